@@ -1,0 +1,34 @@
+# The user commands. Each installs the Debian packages first (idempotent), then configures and builds
+# Release with CMake in build/.
+#   make demo   train LeNet-5 on Fashion-MNIST (3 epochs)
+#   make test   run every test except those labelled slow
+#   make bench  training throughput of Anvil vs PyTorch on the same networks, same run
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: deps configure build demo test test-all bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/examples/train_lenet --epochs 3
+
+test: build
+	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS)
+
+test-all: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
