@@ -66,4 +66,11 @@ std::uint64_t Generator::randint(std::uint64_t n) {
   return v % n;
 }
 
+Generator& default_generator() {
+  static Generator g(0);
+  return g;
+}
+
+void set_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
+
 }  // namespace anvil

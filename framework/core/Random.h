@@ -49,4 +49,10 @@ class Generator {
   GeneratorState state_;
 };
 
+/// The process-wide generator that layers use for initialization when no Generator is passed.
+/// Not thread-safe: build networks on one thread (or pass explicit generators).
+Generator& default_generator();
+/// Re-seeds default_generator() (MindSpore set_seed).
+void set_seed(std::uint64_t seed);
+
 }  // namespace anvil

@@ -1,0 +1,92 @@
+// Cell: the base of every network building block (MindSpore nn.Cell).
+//
+// A Cell owns named parameters (tensors that may require grad), named buffers (state that is saved
+// but not trained, e.g. BatchNorm's moving_mean) and named child cells, all registered in the
+// constructor. Names are validated: non-empty, no '.', unique within the cell. Hierarchical names
+// join the path with '.', exactly as MindSpore and PyTorch spell them: "layer1.0.conv1.weight".
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/tensor/Tensor.h"
+
+namespace anvil::nn {
+
+class Cell {
+ public:
+  virtual ~Cell() = default;
+  Cell() = default;
+  Cell(const Cell&) = delete;
+  Cell& operator=(const Cell&) = delete;
+
+  /// Forward pass of a single-input cell. Cells that are not single-input throw.
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  /// Class name for messages and summaries, e.g. "Dense".
+  virtual std::string type_name() const = 0;
+  /// Short description of the configuration, e.g. "in_channels=1, out_channels=6, kernel_size=5".
+  virtual std::string extra_repr() const { return ""; }
+
+  /// Every parameter of this cell and its descendants, depth-first in registration order, with
+  /// hierarchical names (trainable or frozen).
+  NamedTensors parameters_and_names() const;
+  /// The parameters that require grad (what an optimizer updates).
+  NamedTensors trainable_params() const;
+  /// Every buffer (non-trained state) with hierarchical names.
+  NamedTensors buffers_and_names() const;
+  /// Parameters then buffers: everything a checkpoint of the network holds.
+  NamedTensors state_dict() const;
+  /// This cell ("" as name) and every descendant with hierarchical names, depth-first.
+  std::vector<std::pair<std::string, Cell*>> cells_and_names();
+
+  /// Switches this cell and all descendants between training and inference behaviour.
+  void set_train(bool mode = true);
+  bool training() const { return training_; }
+
+  /// Child by name (direct child only); throws listing the children when absent.
+  Cell& child(const std::string& name) const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Cell>>>& children() const { return children_; }
+
+ protected:
+  /// Registers a parameter; `requires_grad` false freezes it. Returns the stored tensor handle.
+  Tensor register_parameter(const std::string& name, Tensor value, bool requires_grad = true);
+  /// Registers a buffer (saved, never trained).
+  Tensor register_buffer(const std::string& name, Tensor value);
+  /// Registers a child cell and returns it.
+  template <typename C>
+  std::shared_ptr<C> register_cell(const std::string& name, std::shared_ptr<C> cell) {
+    add_child(name, cell);
+    return cell;
+  }
+  /// Called by set_train after training_ changed (layers with mode-dependent state override it).
+  virtual void on_train_mode_changed() {}
+
+ private:
+  void check_new_name(const std::string& name) const;
+  void add_child(const std::string& name, std::shared_ptr<Cell> cell);
+  void collect(const std::string& prefix, bool params, bool buffers, NamedTensors& out) const;
+
+  NamedTensors params_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Cell>>> children_;
+  bool training_ = true;
+};
+
+/// A cell whose forward runs its children in order (MindSpore nn.SequentialCell). Children are
+/// named "0", "1", ... so parameters are "0.weight", "1.bias", ...
+class SequentialCell : public Cell {
+ public:
+  SequentialCell() = default;
+  explicit SequentialCell(std::vector<std::shared_ptr<Cell>> cells);
+  /// Appends a cell named by its index.
+  void append(std::shared_ptr<Cell> cell);
+  std::size_t size() const { return children().size(); }
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "SequentialCell"; }
+};
+
+}  // namespace anvil::nn
