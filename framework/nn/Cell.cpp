@@ -89,6 +89,13 @@ void Cell::set_train(bool mode) {
   }
 }
 
+void Cell::to_dtype(DType dtype) {
+  ANVIL_CHECK(is_compute_type(dtype), "{}: cells compute in float32 or float64, not {}", type_name(),
+              dtype_name(dtype));
+  for (auto& [n, t] : state_dict())
+    if (t.dtype() != dtype) t.set_data(t.to(dtype));
+}
+
 Cell& Cell::child(const std::string& name) const {
   std::string names;
   for (const auto& [n, c] : children_) {

@@ -47,6 +47,10 @@ class Cell {
   void set_train(bool mode = true);
   bool training() const { return training_; }
 
+  /// Converts every parameter and buffer to `dtype` in place (kF32 or kF64); handles held by layers
+  /// see the change. Used to run gradient checks in float64.
+  void to_dtype(DType dtype);
+
   /// Child by name (direct child only); throws listing the children when absent.
   Cell& child(const std::string& name) const;
   const std::vector<std::pair<std::string, std::shared_ptr<Cell>>>& children() const { return children_; }

@@ -148,6 +148,16 @@ Tensor Tensor::narrow0(std::int64_t start, std::int64_t length) const {
   return Tensor(std::move(impl));
 }
 
+void Tensor::set_data(const Tensor& src) {
+  TensorImpl& im = checked();
+  ANVIL_CHECK(src.defined(), "set_data from an undefined tensor into {}", desc());
+  im.storage = src.impl()->storage;
+  im.offset = src.impl()->offset;
+  if (im.grad && (im.grad->shape != src.shape() || im.grad->dtype != src.dtype())) im.grad.reset();
+  im.shape = src.shape();
+  im.dtype = src.dtype();
+}
+
 Tensor Tensor::detach() const { return view(shape()); }
 
 bool Tensor::shares_storage(const Tensor& o) const {

@@ -97,6 +97,9 @@ class Tensor {
   Tensor view(const Shape& shape) const;
   /// View of rows [start, start+length) along dim 0, sharing storage.
   Tensor narrow0(std::int64_t start, std::int64_t length) const;
+  /// Makes this tensor (and every handle sharing its impl) view `src`'s storage, shape and dtype,
+  /// keeping its autograd identity (requires_grad, accumulator). Drops a gradient of another shape/dtype.
+  void set_data(const Tensor& src);
   /// Same storage and shape, but without autograd history (a fresh leaf).
   Tensor detach() const;
   /// True when both handles view the same memory.

@@ -20,9 +20,9 @@ struct Conv2dOptions {
   std::int64_t group = 1;
   bool has_bias = false;  // MindSpore's default
   /// Default (null): HeUniform(negative_slope = √5), as MindSpore 2.x.
-  std::shared_ptr<Initializer> weight_init;
+  std::shared_ptr<Initializer> weight_init = nullptr;
   /// Default (null): U(±1/√fan_in).
-  std::shared_ptr<Initializer> bias_init;
+  std::shared_ptr<Initializer> bias_init = nullptr;
   Generator* generator = nullptr;
 };
 

@@ -12,9 +12,9 @@ namespace anvil::nn {
 struct DenseOptions {
   bool has_bias = true;
   /// Default (null): HeUniform(negative_slope = √5), i.e. U(±1/√in_channels), as MindSpore 2.x.
-  std::shared_ptr<Initializer> weight_init;
+  std::shared_ptr<Initializer> weight_init = nullptr;
   /// Default (null): U(±1/√in_channels), as MindSpore 2.x.
-  std::shared_ptr<Initializer> bias_init;
+  std::shared_ptr<Initializer> bias_init = nullptr;
   /// Generator for initialization; null uses default_generator().
   Generator* generator = nullptr;
 };
