@@ -1,9 +1,21 @@
 // OneDnnBackend: the default CPU backend, on oneDNN 2.6 (v2 operation-descriptor API).
 //
 // Derives from ReferenceBackend: ops oneDNN does not cover (and every kF64 call, which oneDNN 2.6
-// cannot compute) fall through to the reference loops. Primitives are built once and cached by
-// (op, shapes, attributes); primitives_created() counts cache misses so a test can prove that a
-// second identical training step builds nothing.
+// cannot compute) fall through to the reference loops. Accelerated in float32: matmul, linear
+// (forward, backward data/weights), conv2d (forward, backward data/weights, with bias, asymmetric
+// padding, stride, dilation, groups), pool2d (max/avg), eltwise, binary (when only one operand is
+// broadcast), reduce, softmax / log-softmax and batch norm. The loss and the optimizer kernels run
+// plain loops.
+//
+// Primitives are built once and cached by (op, shapes, strides, attributes) together with their
+// memory objects and any layout reorders; primitives_created() counts every primitive built
+// (reorders included) so a test can prove that a second identical training step builds nothing.
+// The cache is guarded by a mutex and each cached entry executes under its own lock, so the backend
+// may be called from several threads; every oneDNN error is rethrown as anvil::Error naming the op
+// and the operand shapes. No oneDNN type appears in this header.
+//
+// Max-pool forward returns oneDNN's workspace as a kU8 tensor of raw bytes in PoolResult.workspace;
+// pool2d_backward on this backend expects exactly that tensor back.
 #pragma once
 
 #include <cstddef>
@@ -15,12 +27,54 @@ namespace anvil {
 
 class OneDnnBackend : public ReferenceBackend {
  public:
+  /// Creates the CPU engine and an empty primitive cache. Throws anvil::Error if oneDNN cannot
+  /// create a CPU engine.
   OneDnnBackend();
   ~OneDnnBackend() override;
+  OneDnnBackend(const OneDnnBackend&) = delete;
+  OneDnnBackend& operator=(const OneDnnBackend&) = delete;
+
   std::string name() const override { return "onednn"; }
 
   /// Number of oneDNN primitives (including reorders) built so far; grows only on a cache miss.
   std::size_t primitives_created() const;
+  /// Number of distinct cache entries (one per op signature seen).
+  std::size_t cache_size() const;
+
+  Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) override;
+  Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) override;
+  Tensor linear_backward_data(const Tensor& dy, const Tensor& w) override;
+  WeightGrads linear_backward_weights(const Tensor& dy, const Tensor& x, bool with_bias) override;
+
+  Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) override;
+  Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,
+                              const Conv2dParams& p) override;
+  WeightGrads conv2d_backward_weights(const Tensor& dy, const Tensor& x, const Shape& w_shape, bool with_bias,
+                                      const Conv2dParams& p) override;
+
+  PoolResult pool2d_forward(const Tensor& x, const Pool2dParams& p) override;
+  Tensor pool2d_backward(const Tensor& dy, const Tensor& x, const PoolResult& fwd, const Pool2dParams& p) override;
+
+  Tensor eltwise_forward(EltwiseKind kind, const Tensor& x, double alpha, double beta) override;
+  Tensor eltwise_backward(EltwiseKind kind, const Tensor& dy, const Tensor& x, const Tensor& y, double alpha,
+                          double beta) override;
+  Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b) override;
+  Tensor reduce(ReduceKind kind, const Tensor& x, const Shape& out_shape) override;
+
+  Tensor softmax_forward(const Tensor& x, std::int64_t axis, bool log) override;
+  Tensor softmax_backward(const Tensor& dy, const Tensor& y, std::int64_t axis, bool log) override;
+
+  BatchNormTrainResult batch_norm_forward_training(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                                   double eps) override;
+  Tensor batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                      const Tensor& var, double eps) override;
+  BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                     const Tensor& var, double eps) override;
+
+  void axpy_(Tensor& dst, const Tensor& src, double alpha) override;
+  void sgd_update(Tensor& param, const Tensor& grad, double lr, double weight_decay) override;
+  void momentum_update(Tensor& param, const Tensor& grad, Tensor& moments, double lr, double momentum,
+                       double weight_decay, bool nesterov) override;
 
  private:
   struct Impl;
