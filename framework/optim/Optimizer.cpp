@@ -1,0 +1,268 @@
+#include "framework/optim/Optimizer.h"
+
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "framework/backend/Backend.h"
+#include "framework/core/Error.h"
+
+namespace anvil {
+namespace {
+
+constexpr const char* kGlobalStep = "global_step";
+constexpr const char* kLearningRate = "learning_rate";
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += "'" + n + "'";
+  }
+  return out;
+}
+
+bool is_scalar_shape(const Shape& s) { return s.numel() == 1 && s.rank() <= 1; }
+
+void check_rate(const std::string& who, const char* what, double lr) {
+  if (!std::isfinite(lr) || lr < 0.0)
+    throw Error(fmt::format("{}: {} must be finite and >= 0, got {}", who, what, lr));
+}
+
+}  // namespace
+
+bool mindspore_decay_filter(const std::string& name) {
+  return name.find("beta") == std::string::npos && name.find("gamma") == std::string::npos;
+}
+
+Optimizer::~Optimizer() = default;
+
+Optimizer::Optimizer(std::string who, NamedTensors params, LearningRate learning_rate, double weight_decay,
+                     const ParamFilter& decay_filter)
+    : who_(std::move(who)), params_(std::move(params)), weight_decay_(weight_decay) {
+  if (params_.empty()) throw Error(fmt::format("{}: the parameter list is empty", who_));
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::unordered_map<const TensorImpl*, std::size_t> by_impl;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& [name, t] = params_[i];
+    if (name.empty()) throw Error(fmt::format("{}: parameter {} has an empty name", who_, i));
+    if (auto [it, fresh] = by_name.emplace(name, i); !fresh)
+      throw Error(fmt::format("{}: duplicate parameter name '{}' (entries {} and {})", who_, name, it->second, i));
+    if (!t.defined()) throw Error(fmt::format("{}: parameter '{}' is an undefined tensor", who_, name));
+    if (auto [it, fresh] = by_impl.emplace(t.impl(), i); !fresh)
+      throw Error(fmt::format("{}: parameters '{}' and '{}' are the same tensor", who_, params_[it->second].first,
+                              name));
+    if (!t.is_leaf())
+      throw Error(fmt::format("{}: parameter '{}' ({}) is not a leaf tensor (it has a grad_fn)", who_, name,
+                              t.desc()));
+    if (!t.requires_grad())
+      throw Error(fmt::format(
+          "{}: parameter '{}' ({}) does not require grad; pass only trainable parameters (Cell::trainable_params())",
+          who_, name, t.desc()));
+  }
+  if (learning_rate.is_schedule()) {
+    if (!learning_rate.schedule()) throw Error(fmt::format("{}: the learning-rate schedule is null", who_));
+    schedule_ = learning_rate.schedule();
+  } else {
+    check_rate(who_, "learning rate", learning_rate.value());
+    lr_ = learning_rate.value();
+  }
+  if (!std::isfinite(weight_decay) || weight_decay < 0.0)
+    throw Error(fmt::format("{}: weight_decay must be finite and >= 0, got {}", who_, weight_decay));
+  decays_.reserve(params_.size());
+  for (const auto& [name, t] : params_)
+    decays_.push_back(decay_filter ? decay_filter(name) : mindspore_decay_filter(name));
+}
+
+std::size_t Optimizer::add_slot(const std::string& prefix) {
+  Slot s;
+  s.prefix = prefix;
+  s.buffers.reserve(params_.size());
+  for (const auto& [name, p] : params_) s.buffers.push_back(Tensor::zeros(p.shape(), p.dtype()));
+  slots_.push_back(std::move(s));
+  return slots_.size() - 1;
+}
+
+Tensor& Optimizer::slot(std::size_t slot_index, std::size_t param_index) {
+  return slots_.at(slot_index).buffers.at(param_index);
+}
+
+void Optimizer::step() {
+  // Validate everything first, so that a bad gradient leaves parameters and state untouched.
+  std::vector<Tensor> grads(params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& [name, p] = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (g.dtype() != p.dtype() || g.shape() != p.shape())
+      throw Error(fmt::format("{}.step: gradient of '{}' is {} but the parameter is {}", who_, name, g.desc(),
+                              p.desc()));
+    grads[i] = std::move(g);
+  }
+  const double lr = current_learning_rate();
+  if (!std::isfinite(lr) || lr < 0.0)
+    throw Error(fmt::format("{}.step: the learning-rate schedule returned {} at global step {}", who_, lr,
+                            global_step_));
+  begin_step();
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    Tensor& p = params_[i].second;
+    update_parameter(backend_for(p.device()), i, p, grads[i], lr, decays_[i] ? weight_decay_ : 0.0);
+  }
+  ++global_step_;
+}
+
+void Optimizer::zero_grad() {
+  for (auto& [name, p] : params_) p.zero_grad();
+}
+
+double Optimizer::current_learning_rate() const { return schedule_ ? (*schedule_)(global_step_) : lr_; }
+
+void Optimizer::set_learning_rate(double lr) {
+  if (schedule_)
+    throw Error(fmt::format(
+        "{}.set_learning_rate: the learning rate is a schedule; replace it with set_learning_rate_schedule()", who_));
+  check_rate(who_, "learning rate", lr);
+  lr_ = lr;
+}
+
+void Optimizer::set_learning_rate_schedule(std::shared_ptr<const LearningRateSchedule> schedule) {
+  if (!schedule) throw Error(fmt::format("{}.set_learning_rate_schedule: the schedule is null", who_));
+  schedule_ = std::move(schedule);
+}
+
+void Optimizer::set_global_step(std::int64_t step) {
+  if (step < 0) throw Error(fmt::format("{}.set_global_step: step must be >= 0, got {}", who_, step));
+  global_step_ = step;
+}
+
+bool Optimizer::decays_weight(std::size_t index) const {
+  if (index >= decays_.size())
+    throw Error(fmt::format("{}.decays_weight: index {} out of range ({} parameters)", who_, index, decays_.size()));
+  return decays_[index];
+}
+
+void Optimizer::append_scalar_state(NamedTensors&) const {}
+
+void Optimizer::check_scalar_state(const std::string& name, double) const {
+  throw Error(fmt::format("{}: no scalar state entry '{}'", who_, name));
+}
+
+void Optimizer::set_scalar_state(const std::string& name, const Tensor&) {
+  throw Error(fmt::format("{}: no scalar state entry '{}'", who_, name));
+}
+
+double Optimizer::keep_exact_if_same(double current, const Tensor& loaded) {
+  const double v = loaded.item();
+  if (v == current) return current;
+  if (loaded.dtype() == DType::kF32 && static_cast<float>(v) == static_cast<float>(current)) return current;
+  return v;
+}
+
+NamedTensors Optimizer::state_dict() const {
+  if (global_step_ > std::numeric_limits<std::int32_t>::max())
+    throw Error(fmt::format("{}.state_dict: global_step {} does not fit MindSpore's int32 global_step", who_,
+                            global_step_));
+  NamedTensors out;
+  out.emplace_back(kGlobalStep, Tensor::full(Shape{1}, static_cast<double>(global_step_), DType::kI32));
+  out.emplace_back(kLearningRate, Tensor::scalar(current_learning_rate(), DType::kF32));
+  append_scalar_state(out);
+  for (const auto& s : slots_)
+    for (std::size_t i = 0; i < params_.size(); ++i) out.emplace_back(s.prefix + "." + params_[i].first, s.buffers[i]);
+  return out;
+}
+
+void Optimizer::load_state_dict(const NamedTensors& state) {
+  const std::string where = who_ + ".load_state_dict";
+  NamedTensors expected = state_dict();
+  std::size_t n_scalars = expected.size();
+  for (const auto& s : slots_) n_scalars -= s.buffers.size();
+
+  std::unordered_map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < expected.size(); ++i) index.emplace(expected[i].first, i);
+
+  // 1. Match names: unknown and repeated names.
+  std::vector<const Tensor*> given(expected.size(), nullptr);
+  std::vector<std::string> unknown;
+  for (const auto& [name, t] : state) {
+    auto it = index.find(name);
+    if (it == index.end()) {
+      unknown.push_back(name);
+      continue;
+    }
+    if (given[it->second]) throw Error(fmt::format("{}: entry '{}' is given twice", where, name));
+    given[it->second] = &t;
+  }
+  if (!unknown.empty()) {
+    std::string known;
+    for (std::size_t i = 0; i < n_scalars; ++i) known += "'" + expected[i].first + "', ";
+    for (const auto& s : slots_) known += "'" + s.prefix + ".<parameter>', ";
+    known.resize(known.size() - 2);
+    throw Error(fmt::format("{}: {} entr{} not part of the {} state: {} (its entries are {})", where, unknown.size(),
+                            unknown.size() == 1 ? "y is" : "ies are", who_, join(unknown), known));
+  }
+
+  // 2. Missing entries ("global_step" is optional).
+  std::vector<std::string> missing;
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    if (!given[i] && expected[i].first != kGlobalStep) missing.push_back(expected[i].first);
+  if (!missing.empty())
+    throw Error(fmt::format("{}: {} entr{} missing from the given state: {}", where, missing.size(),
+                            missing.size() == 1 ? "y is" : "ies are", join(missing)));
+
+  // 3. Tensors: defined, shapes, dtypes, scalar values.
+  std::vector<std::string> shape_errors;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (!given[i]) continue;
+    const auto& name = expected[i].first;
+    const Tensor& want = expected[i].second;
+    const Tensor& got = *given[i];
+    if (!got.defined()) throw Error(fmt::format("{}: entry '{}' is an undefined tensor", where, name));
+    const bool scalar = i < n_scalars;
+    const bool shape_ok = scalar ? is_scalar_shape(got.shape()) : got.shape() == want.shape();
+    if (!shape_ok) {
+      shape_errors.push_back(
+          fmt::format("'{}': given {}, expected {}", name, got.shape().str(), want.shape().str()));
+      continue;
+    }
+    const bool want_float = is_compute_type(want.dtype());
+    const bool got_ok = want_float ? is_compute_type(got.dtype())
+                                   : (got.dtype() == DType::kI32 || got.dtype() == DType::kI64);
+    if (!got_ok)
+      throw Error(fmt::format("{}: entry '{}' has dtype {}, expected {}{}", where, name, dtype_name(got.dtype()),
+                              dtype_name(want.dtype()), want_float ? " (or another float type)" : " or int64"));
+    if (!scalar) continue;
+    const double v = got.item();
+    if (name == kGlobalStep) {
+      if (v < 0) throw Error(fmt::format("{}: entry 'global_step' must be >= 0, got {}", where, v));
+    } else if (name == kLearningRate) {
+      if (!std::isfinite(v) || v < 0.0)
+        throw Error(fmt::format("{}: entry 'learning_rate' must be finite and >= 0, got {}", where, v));
+    } else {
+      check_scalar_state(name, v);
+    }
+  }
+  if (!shape_errors.empty()) {
+    std::string msg;
+    for (const auto& e : shape_errors) msg += (msg.empty() ? "" : "; ") + e;
+    throw Error(fmt::format("{}: shape mismatch for {}", where, msg));
+  }
+
+  // 4. Apply (nothing below throws for validated input).
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& name = expected[i].first;
+    if (i >= n_scalars) {
+      expected[i].second.copy_from(*given[i]);  // live slot buffer
+    } else if (name == kGlobalStep) {
+      global_step_ = given[i] ? static_cast<std::int64_t>(given[i]->item()) : 0;
+    } else if (name == kLearningRate) {
+      if (!schedule_) lr_ = keep_exact_if_same(lr_, *given[i]);
+    } else {
+      set_scalar_state(name, *given[i]);
+    }
+  }
+}
+
+}  // namespace anvil
