@@ -8,8 +8,9 @@ namespace {
 
 class BinaryBackward final : public autograd::Node {
  public:
-  BinaryBackward(Backend& bk, BinaryKind kind, Tensor a, Tensor b)
-      : bk_(bk), kind_(kind), a_(std::move(a)), b_(std::move(b)), ashape_(a_.shape()), bshape_(b_.shape()) {}
+  // a and b are saved only for kinds whose gradient needs their values (undefined otherwise).
+  BinaryBackward(Backend& bk, BinaryKind kind, Tensor a, Tensor b, Shape ashape, Shape bshape)
+      : bk_(bk), kind_(kind), a_(std::move(a)), b_(std::move(b)), ashape_(std::move(ashape)), bshape_(std::move(bshape)) {}
   std::vector<Tensor> apply(const Tensor& dc) override {
     std::vector<Tensor> g(2);
     switch (kind_) {
@@ -79,7 +80,8 @@ Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b) {
   Tensor c = bk.binary(kind, a, b);
   if (autograd::any_requires_grad({&a, &b})) {
     const bool keep = kind != BinaryKind::kAdd && kind != BinaryKind::kSub;
-    autograd::set_history(c, std::make_shared<BinaryBackward>(bk, kind, keep ? a : Tensor(), keep ? b : Tensor()),
+    autograd::set_history(c, std::make_shared<BinaryBackward>(bk, kind, keep ? a : Tensor(), keep ? b : Tensor(),
+                                                             a.shape(), b.shape()),
                           {&a, &b});
   }
   return c;

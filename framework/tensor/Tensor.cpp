@@ -39,7 +39,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t = empty(shape, dtype);
-  std::memset(t.data_ptr(), 0, t.nbytes());
+  if (t.nbytes()) std::memset(t.data_ptr(), 0, t.nbytes());
   return t;
 }
 
