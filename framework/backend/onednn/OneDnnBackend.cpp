@@ -1,5 +1,6 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 
+#include "framework/backend/onednn/BufferCache.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -172,6 +173,8 @@ struct Context {
   dnnl::stream main_stream;
   std::unordered_map<std::thread::id, dnnl::stream> other_streams;
   ConvLayout conv_layout = ConvLayout::kAuto;
+  // Recycled output buffers (see BufferCache.h); 1 GiB bounds what idle free lists may hold.
+  std::shared_ptr<BufferCache> buffers = std::make_shared<BufferCache>(std::size_t{1} << 30);
 
   Context() : eng(dnnl::engine::kind::cpu, 0) {
     // Benchmarking knob: ANVIL_ONEDNN_CONV_LAYOUT=plain|blocked|nhwc forces one layout for every
@@ -613,6 +616,8 @@ OneDnnBackend::~OneDnnBackend() = default;
 
 std::size_t OneDnnBackend::primitives_created() const { return impl_->created.load(std::memory_order_relaxed); }
 
+Tensor OneDnnBackend::output(const Shape& shape, DType dtype) const { return impl_->buffers->empty(shape, dtype); }
+
 std::size_t OneDnnBackend::cache_size() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->cache.size();
@@ -638,7 +643,7 @@ Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, boo
   std::vector<std::int64_t> out(a.shape().dims().begin(), a.shape().dims().end() - 2);
   out.push_back(m);
   out.push_back(n);
-  Tensor c = Tensor::empty(Shape(std::move(out)));
+  Tensor c = output(Shape(std::move(out)));
   return guarded(
       "matmul",
       [&] {
@@ -654,7 +659,7 @@ Tensor OneDnnBackend::linear_forward(const Tensor& x, const Tensor& w, const Ten
   const std::int64_t n = x.dim(0), in = x.dim(1), o = w.dim(0);
   ANVIL_CHECK(w.dim(1) == in && (!b.defined() || b.numel() == o), "linear: x {} does not match w {} / b {}",
               x.shape().str(), w.shape().str(), b.defined() ? b.shape().str() : "none");
-  Tensor y = Tensor::empty(Shape{n, o});
+  Tensor y = output(Shape{n, o});
   return guarded(
       "linear_forward",
       [&] {
@@ -669,7 +674,7 @@ Tensor OneDnnBackend::linear_backward_data(const Tensor& dy, const Tensor& w) {
   // dx [N, I] = dy [N, O] · w [O, I]
   const std::int64_t n = dy.dim(0), o = dy.dim(1), in = w.dim(1);
   ANVIL_CHECK(w.dim(0) == o, "linear_backward_data: dy {} does not match w {}", dy.shape().str(), w.shape().str());
-  Tensor dx = Tensor::empty(Shape{n, in});
+  Tensor dx = output(Shape{n, in});
   return guarded(
       "linear_backward_data",
       [&] {
@@ -687,7 +692,7 @@ WeightGrads OneDnnBackend::linear_backward_weights(const Tensor& dy, const Tenso
   ANVIL_CHECK(x.dim(0) == n, "linear_backward_weights: dy {} does not match x {}", dy.shape().str(),
               x.shape().str());
   WeightGrads g;
-  g.dw = Tensor::empty(Shape{o, in});
+  g.dw = output(Shape{o, in});
   guarded(
       "linear_backward_weights",
       [&] { run_matmul(*impl_, 1, o, n, in, true, false, ptr(dy), ptr(x), nullptr, ptr(g.dw)); },
@@ -711,7 +716,7 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
   ANVIL_CHECK(!b.defined() || b.numel() == w.dim(0), "conv2d_forward: bias {} does not match weight {}", b.desc(),
               w.desc());
   const bool with_bias = b.defined();
-  Tensor y = Tensor::empty(Shape(g.dst));
+  Tensor y = output(Shape(g.dst));
   return guarded(
       "conv2d_forward",
       [&] {
@@ -756,7 +761,7 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, co
   const ConvGeometry g = conv_geometry(x_shape, w.shape(), p);
   ANVIL_CHECK(to_dims(dy.shape()) == g.dst, "conv2d_backward_data: dy {} does not match output [{}] of x {}",
               dy.desc(), fmt::join(g.dst, ","), x_shape.str());
-  Tensor dx = Tensor::empty(x_shape);
+  Tensor dx = output(x_shape);
   return guarded(
       "conv2d_backward_data",
       [&] {
@@ -800,8 +805,8 @@ WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tenso
   ANVIL_CHECK(to_dims(dy.shape()) == g.dst, "conv2d_backward_weights: dy {} does not match output [{}] of x {}",
               dy.desc(), fmt::join(g.dst, ","), x.desc());
   WeightGrads grads;
-  grads.dw = Tensor::empty(w_shape);
-  if (with_bias) grads.db = Tensor::empty(Shape{w_shape[0]});
+  grads.dw = output(w_shape);
+  if (with_bias) grads.db = output(Shape{w_shape[0]});
   return guarded(
       "conv2d_backward_weights",
       [&] {
@@ -855,11 +860,11 @@ PoolResult OneDnnBackend::pool2d_forward(const Tensor& x, const Pool2dParams& p)
   if (!all_f32({&x})) return ReferenceBackend::pool2d_forward(x, p);
   const PoolGeometry g = pool_geometry(x.shape(), p);
   PoolResult r;
-  r.y = Tensor::empty(Shape(g.dst));
+  r.y = output(Shape(g.dst));
   if (is_pool2x2(p)) {
     const onednn_detail::Pool2x2Shape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3)};
     if (p.kind == PoolKind::kMax) {
-      r.workspace = Tensor::empty(r.y.shape(), DType::kU8);
+      r.workspace = output(r.y.shape(), DType::kU8);
       onednn_detail::max_pool2x2_forward(s, x.data<float>(), r.y.data<float>(), r.workspace.data<std::uint8_t>());
     } else {
       onednn_detail::avg_pool2x2_forward(s, x.data<float>(), r.y.data<float>());
@@ -883,7 +888,7 @@ PoolResult OneDnnBackend::pool2d_forward(const Tensor& x, const Pool2dParams& p)
           en->prim = im.make<dnnl::pooling_forward>(pd);
           return en;
         });
-        if (e->ws_bytes) r.workspace = Tensor::empty(Shape{static_cast<std::int64_t>(e->ws_bytes)}, DType::kU8);
+        if (e->ws_bytes) r.workspace = output(Shape{static_cast<std::int64_t>(e->ws_bytes)}, DType::kU8);
         std::lock_guard<std::mutex> lock(e->mu);
         e->src.set_data_handle(ptr(x));
         e->dst.set_data_handle(ptr(r.y));
@@ -911,7 +916,7 @@ Tensor OneDnnBackend::pool2d_backward(const Tensor& dy, const Tensor& x, const P
   // goes to the reference loops, which recompute the argmax from x.
   if (is_max && (!fwd.workspace.defined() || fwd.workspace.dtype() != DType::kU8))
     return ReferenceBackend::pool2d_backward(dy, x, fwd, p);
-  Tensor dx = Tensor::empty(x.shape());
+  Tensor dx = output(x.shape());
   if (is_pool2x2(p)) {
     const onednn_detail::Pool2x2Shape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3)};
     if (is_max) {
@@ -969,7 +974,7 @@ Tensor OneDnnBackend::pool2d_backward(const Tensor& dy, const Tensor& x, const P
 // ---- elementwise ----
 Tensor OneDnnBackend::eltwise_forward(EltwiseKind kind, const Tensor& x, double alpha, double beta) {
   if (!all_f32({&x})) return ReferenceBackend::eltwise_forward(kind, x, alpha, beta);
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = output(x.shape());
   return guarded(
       "eltwise_forward",
       [&] {
@@ -1005,7 +1010,7 @@ Tensor OneDnnBackend::eltwise_backward(EltwiseKind kind, const Tensor& dy, const
   const Tensor& data = use_dst ? y : x;
   if (!all_f32({&dy, &x, &y}) || !data.defined() || data.numel() != dy.numel())
     return ReferenceBackend::eltwise_backward(kind, dy, x, y, alpha, beta);
-  Tensor dx = Tensor::empty(dy.shape());
+  Tensor dx = output(dy.shape());
   return guarded(
       "eltwise_backward",
       [&] {
@@ -1059,7 +1064,7 @@ Tensor OneDnnBackend::binary(BinaryKind kind, const Tensor& a, const Tensor& b) 
   dims d0, d1;
   collapse(od, swap ? ad : bd, d0, d1);
   if (d0.size() > 6) return ReferenceBackend::binary(kind, a, b);
-  Tensor c = Tensor::empty(out);
+  Tensor c = output(out);
   return guarded(
       "binary",
       [&] {
@@ -1109,7 +1114,7 @@ Tensor OneDnnBackend::reduce(ReduceKind kind, const Tensor& x, const Shape& out_
   dims sd, dd;
   collapse(to_dims(x.shape()), to_dims(out_shape), sd, dd);
   if (sd.size() > 6) return ReferenceBackend::reduce(kind, x, out_shape);
-  Tensor y = Tensor::empty(out_shape);
+  Tensor y = output(out_shape);
   return guarded(
       "reduce",
       [&] {
@@ -1149,7 +1154,7 @@ Tensor OneDnnBackend::softmax_forward(const Tensor& x, std::int64_t axis, bool l
     return ReferenceBackend::softmax_forward(x, axis, log);
   int dax = 1;
   const dims d = softmax_dims(x.shape(), axis, dax);
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = output(x.shape());
   return guarded(
       "softmax_forward",
       [&] {
@@ -1184,7 +1189,7 @@ Tensor OneDnnBackend::softmax_backward(const Tensor& dy, const Tensor& y, std::i
     return ReferenceBackend::softmax_backward(dy, y, axis, log);
   int dax = 1;
   const dims d = softmax_dims(y.shape(), axis, dax);
-  Tensor dx = Tensor::empty(y.shape());
+  Tensor dx = output(y.shape());
   return guarded(
       "softmax_backward",
       [&] {
@@ -1232,7 +1237,7 @@ BatchNormTrainResult OneDnnBackend::batch_norm_forward_training(const Tensor& x,
   if (!all_f32({&x, &gamma, &beta}) || !bn_supported(x, {&gamma, &beta}))
     return ReferenceBackend::batch_norm_forward_training(x, gamma, beta, eps);
   const std::int64_t c = x.dim(1);
-  BatchNormTrainResult r{Tensor::empty(x.shape()), Tensor::empty(Shape{c}), Tensor::empty(Shape{c})};
+  BatchNormTrainResult r{output(x.shape()), output(Shape{c}), output(Shape{c})};
   return guarded(
       "batch_norm_forward_training",
       [&] {
@@ -1277,7 +1282,7 @@ Tensor OneDnnBackend::batch_norm_forward_inference(const Tensor& x, const Tensor
   if (!all_f32({&x, &gamma, &beta, &mean, &var}) || !bn_supported(x, {&gamma, &beta, &mean, &var}))
     return ReferenceBackend::batch_norm_forward_inference(x, gamma, beta, mean, var, eps);
   const std::int64_t c = x.dim(1);
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = output(x.shape());
   return guarded(
       "batch_norm_forward_inference",
       [&] {
@@ -1324,7 +1329,7 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
       dy.shape() != x.shape())
     return ReferenceBackend::batch_norm_backward(dy, x, gamma, mean, var, eps);
   const std::int64_t c = x.dim(1);
-  BatchNormGrads g{Tensor::empty(x.shape()), Tensor::empty(Shape{c}), Tensor::empty(Shape{c})};
+  BatchNormGrads g{output(x.shape()), output(Shape{c}), output(Shape{c})};
   return guarded(
       "batch_norm_backward",
       [&] {

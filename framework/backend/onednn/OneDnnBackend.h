@@ -77,6 +77,9 @@ class OneDnnBackend : public ReferenceBackend {
                        double weight_decay, bool nesterov) override;
 
  private:
+  /// An uninitialised result tensor from the backend's recycled buffers.
+  Tensor output(const Shape& shape, DType dtype = DType::kF32) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
