@@ -3,8 +3,10 @@
 // Tensors passed in are contiguous, row-major, on the backend's device, and of a compute dtype
 // (kF32; kF64 on backends that support it — the oneDNN backend forwards kF64 to the reference
 // implementation it derives from). Activations are NCHW, conv weights OIHW, Dense weights [O, I].
-// Every method allocates and returns its outputs; nothing is written into inputs except where a
-// method's name ends in `_update` (optimizer kernels update parameters and state in place).
+// Every method allocates and returns its outputs; nothing is written into inputs except by axpy_
+// and the methods whose name ends in `_update` (optimizer kernels update parameters and state in place).
+// Pool workspaces are private to the backend that produced them; backward must run on the same backend
+// (framework/ops records the backend of the forward call in the graph node).
 // Shape checks that a user can trigger (wrong Dense/Conv shapes) are done in framework/ops, which
 // names the layer's terms; backends still check what they rely on and throw anvil::Error.
 //
@@ -38,6 +40,7 @@ struct Pool2dParams {
   std::int64_t stride_h = 2, stride_w = 2;
   std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
   bool count_include_pad = false;  // avg only: divide by the full window, padding included
+  // A window made only of padding (pad >= kernel) yields -inf for max (no gradient) and 0 for avg.
 };
 
 /// Activation-style elementwise functions. y = f(x; alpha, beta).
@@ -92,7 +95,7 @@ class Backend {
   virtual Device device() const = 0;
 
   // ---- dense algebra ----
-  /// Batched matrix product over the last two dims: a [..., M, K] (or [..., K, M] when trans_a),
+  /// Batched matrix product over the last two dims (equal ranks, equal leading dims; no broadcasting): a [..., M, K] (or [..., K, M] when trans_a),
   /// b [..., K, N] (or [..., N, K] when trans_b) -> [..., M, N]. Leading dims must be equal.
   virtual Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) = 0;
   /// Dense layer: x [N, I], w [O, I], b [O] or undefined -> y [N, O] = x wᵀ + b.
