@@ -1,0 +1,273 @@
+#include "framework/train/Model.h"
+
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/Engine.h"
+#include "framework/autograd/GradMode.h"
+#include "framework/core/Error.h"
+#include "framework/core/Log.h"
+#include "framework/data/DataLoader.h"
+#include "framework/metrics/Loss.h"
+#include "framework/metrics/Metric.h"
+#include "framework/nn/Cell.h"
+#include "framework/nn/losses/LossCell.h"
+#include "framework/optim/Optimizer.h"
+#include "framework/train/CallbackList.h"
+#include "framework/train/CallbackParams.h"
+#include "framework/train/RunContext.h"
+
+namespace anvil {
+namespace {
+
+bool is_loss_metric(const Metric& m) { return dynamic_cast<const Loss*>(&m) != nullptr; }
+
+// Calls f with the exception held by `error` as a std::exception (a non-standard one is described by an
+// anvil::Error), so that on_exception always gets a std::exception.
+template <typename F>
+void with_std_exception(const std::exception_ptr& error, F&& f) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    f(e);
+  } catch (...) {
+    f(Error("non-standard exception (not derived from std::exception)"));
+  }
+}
+
+// Runs an end hook on the failure path: it must not replace the exception being propagated.
+void end_hook_after_failure(CallbackList& list, void (CallbackList::*hook)(RunContext&), const char* hook_name,
+                            RunContext& ctx) {
+  try {
+    (list.*hook)(ctx);
+  } catch (const std::exception& e) {
+    log(LogLevel::kError, fmt::format("{} failed while handling an earlier error (which propagates): {}",
+                                      hook_name, e.what()));
+  } catch (...) {
+    log(LogLevel::kError,
+        fmt::format("{} failed with a non-standard exception while handling an earlier error", hook_name));
+  }
+}
+
+std::int64_t step_in_epoch(std::int64_t cur_step_num, std::int64_t batch_num) {
+  if (cur_step_num <= 0 || batch_num <= 0) return cur_step_num;
+  return (cur_step_num - 1) % batch_num + 1;
+}
+
+}  // namespace
+
+Model::Model(std::shared_ptr<nn::Cell> network, std::shared_ptr<nn::LossCell> loss_fn,
+             std::shared_ptr<Optimizer> optimizer, std::vector<std::shared_ptr<Metric>> metrics)
+    : network_(std::move(network)),
+      loss_fn_(std::move(loss_fn)),
+      optimizer_(std::move(optimizer)),
+      metrics_(std::move(metrics)) {
+  if (!network_) throw Error("Model: network is null");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < metrics_.size(); ++i) {
+    if (!metrics_[i]) throw Error(fmt::format("Model: metric {} of {} is null", i, metrics_.size()));
+    const std::string name = metrics_[i]->name();
+    if (!names.insert(name).second)
+      throw Error(fmt::format("Model: two metrics are named '{}' (metric names must be unique)", name));
+    if (is_loss_metric(*metrics_[i]) && !loss_fn_)
+      throw Error(fmt::format("Model: metric '{}' needs a loss function, but loss_fn is null", name));
+  }
+}
+
+Model::~Model() = default;
+
+Tensor Model::train_step(const Batch& batch) {
+  if (!loss_fn_) throw Error("Model::train_step: the Model has no loss_fn");
+  if (!optimizer_) throw Error("Model::train_step: the Model has no optimizer");
+  Tensor logits = network_->forward(batch.data);   // [N, C]
+  Tensor loss = (*loss_fn_)(logits, batch.label);  // 0-d
+  autograd::backward(loss);
+  optimizer_->step();
+  optimizer_->zero_grad();
+  // Detached so that holding the loss (net_outputs, a metric) does not keep the graph alive.
+  return loss.detach();
+}
+
+void Model::train(int epoch, DataLoader& train_dataset, std::vector<std::shared_ptr<Callback>> callbacks,
+                  int initial_epoch) {
+  run_train("Model::train", epoch, train_dataset, nullptr, std::move(callbacks), 1, initial_epoch);
+}
+
+void Model::fit(int epoch, DataLoader& train_dataset, DataLoader& valid_dataset,
+                std::vector<std::shared_ptr<Callback>> callbacks, int valid_frequency, int initial_epoch) {
+  run_train("Model::fit", epoch, train_dataset, &valid_dataset, std::move(callbacks), valid_frequency,
+            initial_epoch);
+}
+
+void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, DataLoader* valid_dataset,
+                      std::vector<std::shared_ptr<Callback>> callbacks, int valid_frequency, int initial_epoch) {
+  if (!loss_fn_) throw Error(fmt::format("{}: the Model has no loss_fn", who));
+  if (!optimizer_) throw Error(fmt::format("{}: the Model has no optimizer", who));
+  if (epoch < 1) throw Error(fmt::format("{}: epoch must be >= 1, got {}", who, epoch));
+  if (initial_epoch < 0 || initial_epoch > epoch)
+    throw Error(fmt::format("{}: initial_epoch must be in [0, epoch = {}], got {}", who, epoch, initial_epoch));
+  if (valid_frequency < 1)
+    throw Error(fmt::format("{}: valid_frequency must be >= 1, got {}", who, valid_frequency));
+  CallbackList list(std::move(callbacks));
+  CallbackList eval_list = list.filtered([](const Callback& cb) { return cb.runs_in_fit_eval(); });
+
+  CallbackParams p;
+  p.mode = "train";
+  p.network = network_.get();
+  p.train_network = network_.get();
+  p.loss_fn = loss_fn_.get();
+  p.optimizer = optimizer_.get();
+  p.train_dataset = &train_dataset;
+  p.list_callback = &list;
+  p.epoch_num = epoch - initial_epoch;
+  p.initial_epoch = initial_epoch;
+  p.batch_num = train_dataset.num_batches();
+  p.cur_epoch_num = initial_epoch;
+  RunContext ctx(p);
+
+  network_->set_train(true);
+  try {
+    list.on_train_begin(ctx);
+    for (int e = initial_epoch + 1; e <= epoch; ++e) {
+      p.cur_epoch_num = e;
+      p.step_in_epoch = 0;
+      train_dataset.start_epoch(e - 1);
+      list.on_train_epoch_begin(ctx);
+      while (auto batch = train_dataset.next()) {
+        ++p.cur_step_num;
+        p.step_in_epoch = step_in_epoch(p.cur_step_num, p.batch_num);
+        p.train_dataset_element = std::move(*batch);
+        list.on_train_step_begin(ctx);
+        p.net_outputs = train_step(p.train_dataset_element);
+        list.on_train_step_end(ctx);
+        if (ctx.get_stop_requested()) break;
+      }
+      if (valid_dataset && e % valid_frequency == 0) fit_eval(*valid_dataset, eval_list, p, ctx);
+      list.on_train_epoch_end(ctx);
+      p.metrics.clear();
+      p.eval_results.clear();
+      if (ctx.get_stop_requested()) break;
+    }
+  } catch (...) {
+    p.exception = std::current_exception();
+    with_std_exception(p.exception, [&](const std::exception& e) { list.on_exception(ctx, e); });
+    end_hook_after_failure(list, &CallbackList::on_train_end, "on_train_end", ctx);
+    std::rethrow_exception(p.exception);
+  }
+  try {
+    list.on_train_end(ctx);  // runs on every callback even when one throws
+  } catch (...) {
+    p.exception = std::current_exception();
+    with_std_exception(p.exception, [&](const std::exception& e) { list.on_exception(ctx, e); });
+    throw;
+  }
+}
+
+void Model::fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p, RunContext& ctx) {
+  // The pass borrows the train loop's params and context; what it changes is put back afterwards.
+  const std::string mode = p.mode;
+  const std::int64_t batch_num = p.batch_num, cur_step_num = p.cur_step_num, step = p.step_in_epoch;
+  Tensor net_outputs = p.net_outputs;
+  CallbackList* list_callback = p.list_callback;
+  const bool stop = ctx.stop_requested_;
+  ctx.stop_requested_ = false;
+
+  run_eval(dataset, list, p, ctx, /*in_fit=*/true);
+
+  ctx.stop_requested_ = stop;
+  p.mode = mode;
+  p.batch_num = batch_num;
+  p.cur_step_num = cur_step_num;
+  p.step_in_epoch = step;
+  p.net_outputs = net_outputs;
+  p.list_callback = list_callback;
+  p.eval_dataset_element = Batch{};
+  network_->set_train(true);
+}
+
+std::map<std::string, double> Model::eval(DataLoader& valid_dataset, std::vector<std::shared_ptr<Callback>> callbacks) {
+  CallbackList list(std::move(callbacks));
+  CallbackParams p;
+  p.network = network_.get();
+  p.loss_fn = loss_fn_.get();
+  p.optimizer = optimizer_.get();
+  RunContext ctx(p);
+  return run_eval(valid_dataset, list, p, ctx, /*in_fit=*/false);
+}
+
+std::map<std::string, double> Model::run_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p,
+                                              RunContext& ctx, bool in_fit) {
+  network_->set_train(false);
+  NoGradGuard no_grad;
+  p.mode = "eval";
+  p.eval_network = network_.get();
+  p.valid_dataset = &dataset;
+  p.list_callback = &list;
+  p.batch_num = dataset.num_batches();
+  p.cur_step_num = 0;
+  p.step_in_epoch = 0;
+  p.metrics.clear();
+  for (auto& m : metrics_) m->clear();
+
+  std::map<std::string, double> results;
+  list.on_eval_begin(ctx);
+  try {
+    list.on_eval_epoch_begin(ctx);
+    double loss_sum = 0.0;  // sum over samples of the per-sample loss (batch mean * batch size)
+    double loss_count = 0.0;
+    dataset.start_epoch(0);
+    while (auto batch = dataset.next()) {
+      ++p.cur_step_num;
+      p.step_in_epoch = step_in_epoch(p.cur_step_num, p.batch_num);
+      p.eval_dataset_element = std::move(*batch);
+      const Batch& b = p.eval_dataset_element;
+      list.on_eval_step_begin(ctx);
+      Tensor logits = network_->forward(b.data);  // [N, C]
+      Tensor loss;
+      if (loss_fn_) {
+        loss = (*loss_fn_)(logits, b.label);
+        const double n = b.label.defined() && b.label.rank() >= 1 ? static_cast<double>(b.label.dim(0)) : 1.0;
+        loss_sum += loss.item() * n;
+        loss_count += n;
+      }
+      for (auto& m : metrics_) m->update(is_loss_metric(*m) ? loss : logits, b.label);
+      p.net_outputs = loss.defined() ? loss : logits;
+      list.on_eval_step_end(ctx);
+      if (ctx.get_stop_requested()) break;
+    }
+    list.on_eval_epoch_end(ctx);
+    for (auto& m : metrics_) results[m->name()] = m->eval();
+    p.metrics = results;
+    if (in_fit) {
+      p.eval_results = results;
+      if (loss_count > 0) p.eval_results["eval_loss"] = loss_sum / loss_count;
+    }
+  } catch (...) {
+    if (!in_fit) {
+      p.exception = std::current_exception();
+      with_std_exception(p.exception, [&](const std::exception& e) { list.on_exception(ctx, e); });
+    }
+    end_hook_after_failure(list, &CallbackList::on_eval_end, "on_eval_end", ctx);
+    throw;
+  }
+  try {
+    list.on_eval_end(ctx);
+  } catch (...) {
+    if (!in_fit) {
+      p.exception = std::current_exception();
+      with_std_exception(p.exception, [&](const std::exception& e) { list.on_exception(ctx, e); });
+    }
+    throw;
+  }
+  return results;
+}
+
+Tensor Model::predict(const Tensor& input) {
+  network_->set_train(false);
+  NoGradGuard no_grad;
+  return network_->forward(input);
+}
+
+}  // namespace anvil

@@ -1,0 +1,134 @@
+// Model: the high-level training loop (MindSpore mindspore.train.Model, non-sink mode).
+//
+//   auto net = std::make_shared<models::LeNet5>();
+//   Model model(net, std::make_shared<nn::SoftmaxCrossEntropyWithLogits>(),
+//               std::make_shared<Momentum>(net->trainable_params(), 0.01, 0.9),
+//               {std::make_shared<Accuracy>()});
+//   model.train(3, train_loader, {std::make_shared<LossMonitor>(200)});
+//   auto results = model.eval(test_loader);          // {"accuracy": 0.87}
+//
+// The loop is spec callbacks-and-checkpointing.md §1 exactly; one train_step (forward, loss, backward,
+// optimizer step, zero grads) plus callback dispatch. Model never names a concrete callback: callbacks
+// see the loop through RunContext / CallbackParams and stop it through RunContext::request_stop().
+//
+// A Model is used from one thread; the network, loss and optimizer must not be driven by anything else
+// while a loop runs.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/data/Batch.h"
+#include "framework/tensor/Tensor.h"
+
+namespace anvil {
+
+namespace nn {
+class Cell;
+class LossCell;
+}  // namespace nn
+class Optimizer;
+class Metric;
+class DataLoader;
+class Callback;
+class CallbackList;
+struct CallbackParams;
+class RunContext;
+
+class Model {
+ public:
+  /// `network` computes the output (logits) from a batch's data; `loss_fn` the scalar loss from
+  /// (output, labels); `optimizer` updates the network's parameters. loss_fn and optimizer may be null
+  /// for a Model used only for eval()/predict() (train, fit and train_step then throw; eval computes no
+  /// loss). `metrics` are reported by eval() and fit(), under Metric::name().
+  /// Errors: anvil::Error when network is null, a metric is null, two metrics share a name, or a Loss
+  /// metric is given without a loss_fn.
+  Model(std::shared_ptr<nn::Cell> network, std::shared_ptr<nn::LossCell> loss_fn = nullptr,
+        std::shared_ptr<Optimizer> optimizer = nullptr, std::vector<std::shared_ptr<Metric>> metrics = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  /// Trains epochs initial_epoch+1 .. epoch over `train_dataset` (MindSpore Model.train):
+  ///
+  ///   network.set_train(true); on_train_begin
+  ///   for e in initial_epoch+1 .. epoch:          cur_epoch_num = e; loader.start_epoch(e - 1)
+  ///     on_train_epoch_begin
+  ///     for each batch:                           cur_step_num += 1; train_dataset_element = batch
+  ///       on_train_step_begin; net_outputs = train_step(batch); on_train_step_end
+  ///       if stop requested: break
+  ///     on_train_epoch_end
+  ///     if stop requested: break
+  ///   on_train_end
+  ///
+  /// The DataLoader epoch is e - 1 (0-based), so a run started with initial_epoch sees the batches an
+  /// uninterrupted run would have seen in those epochs. cur_step_num starts at 0 on every call.
+  /// End hooks always fire: after request_stop (the stopping step completes, then on_train_epoch_end
+  /// for the partial epoch, then on_train_end) and after an exception thrown by a step, the data
+  /// loader or a hook: then on_exception runs on every callback (errors inside are logged, never
+  /// replace the original), then on_train_end with original_args().exception set (no
+  /// on_train_epoch_end for the failed epoch), and the original exception is rethrown.
+  /// Preconditions: loss_fn and optimizer set; epoch >= 1; 0 <= initial_epoch <= epoch; no null
+  /// callback. Errors: anvil::Error naming the argument when a precondition fails (before any hook).
+  void train(int epoch, DataLoader& train_dataset, std::vector<std::shared_ptr<Callback>> callbacks = {},
+             int initial_epoch = 0);
+
+  /// Evaluates the metrics over one pass of `valid_dataset` (its epoch 0) and returns {name: value}
+  /// (MindSpore Model.eval). The network is put in inference mode (set_train(false)) and left there; no
+  /// autograd graph is recorded. Metrics are cleared first, then updated per batch: every metric with
+  /// (network output, labels), a Loss metric with (the batch's loss, labels).
+  /// Hooks: on_eval_begin, on_eval_epoch_begin, on_eval_step_begin/end per batch (cur_step_num 1, 2, ...),
+  /// on_eval_epoch_end, then `metrics` is set, then on_eval_end. request_stop ends the pass after the
+  /// current step (metrics are then over the batches seen). On an exception: on_exception on every
+  /// callback, on_eval_end, rethrow.
+  /// Errors: anvil::Error for a null callback; a metric's eval() error when no batch was seen (an empty
+  /// dataset); errors of the network, loss, metrics and hooks propagate.
+  std::map<std::string, double> eval(DataLoader& valid_dataset, std::vector<std::shared_ptr<Callback>> callbacks = {});
+
+  /// The network's output for `input` in inference mode (set_train(false), left so), without recording
+  /// a graph. Errors: those of the network's forward (e.g. a wrong input shape).
+  Tensor predict(const Tensor& input);
+
+  /// train() with an evaluation pass over `valid_dataset` at every epoch e with e % valid_frequency == 0
+  /// (MindSpore Model.fit), run after the epoch's last step and before on_train_epoch_end. Only the
+  /// callbacks whose runs_in_fit_eval() is true take part in that pass (its on_eval_* hooks, with
+  /// mode "eval"); afterwards mode, batch_num, cur_step_num, net_outputs and list_callback are restored,
+  /// the network is back in training mode, and on_train_epoch_end sees `metrics` ({name: value}) and
+  /// `eval_results` (metrics plus "eval_loss" when there is a loss function); both are cleared after
+  /// on_train_epoch_end. A request_stop made during the evaluation pass ends only that pass.
+  /// Preconditions and errors: as train(), plus valid_frequency >= 1.
+  void fit(int epoch, DataLoader& train_dataset, DataLoader& valid_dataset,
+           std::vector<std::shared_ptr<Callback>> callbacks = {}, int valid_frequency = 1, int initial_epoch = 0);
+
+  /// One optimization step on `batch`: logits = network(batch.data); loss = loss_fn(logits, batch.label);
+  /// backward(loss); optimizer.step(); optimizer.zero_grad(). Returns the loss detached from the graph
+  /// (0-d for a "mean"/"sum" loss). Does not change the network's train/eval mode (train() sets it).
+  /// Preconditions: loss_fn and optimizer set; the loss has one element.
+  /// Errors: anvil::Error when loss_fn or optimizer is missing; errors of the network, loss (e.g. a
+  /// label out of range), backward and optimizer propagate (parameters are unchanged when the error
+  /// comes before optimizer.step()).
+  Tensor train_step(const Batch& batch);
+
+  const std::shared_ptr<nn::Cell>& network() const { return network_; }
+  const std::shared_ptr<nn::LossCell>& loss_fn() const { return loss_fn_; }
+  const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
+  const std::vector<std::shared_ptr<Metric>>& metrics() const { return metrics_; }
+
+ private:
+  void run_train(const char* who, int epoch, DataLoader& train_dataset, DataLoader* valid_dataset,
+                 std::vector<std::shared_ptr<Callback>> callbacks, int valid_frequency, int initial_epoch);
+  // One evaluation pass; `in_fit` selects fit's behaviour (eval_results, no on_exception: the
+  // enclosing train loop handles the failure).
+  std::map<std::string, double> run_eval(DataLoader& dataset, CallbackList& list, CallbackParams& params,
+                                         RunContext& ctx, bool in_fit);
+  void fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& params, RunContext& ctx);
+
+  std::shared_ptr<nn::Cell> network_;
+  std::shared_ptr<nn::LossCell> loss_fn_;
+  std::shared_ptr<Optimizer> optimizer_;
+  std::vector<std::shared_ptr<Metric>> metrics_;
+};
+
+}  // namespace anvil
