@@ -1,0 +1,260 @@
+// bench_train: training throughput (samples/second) of LeNet-5 and the MLP 784-512-10 on the default
+// CPU backend, one full training step each (forward, softmax cross-entropy, backward, Momentum step,
+// zero_grad), the same step torch_peer.py times for PyTorch.
+//
+//   LeNet-5 (models/LeNet5.h): batch 64, input [64, 1, 32, 32] (Fashion-MNIST padded to 32)
+//   MLP     (models/MLP.h):    batch 100, input [100, 784]
+//   Optimizer: Momentum(lr 0.01, momentum 0.9) — MindSpore's update, = torch.optim.SGD(momentum=0.9)
+//
+// Data: a pool of --batches distinct real Fashion-MNIST training batches (MnistDataset + DataLoader,
+// MindSpore's LeNet normalization), gathered before timing and cycled through, so the figure is the
+// training step alone; synthetic N(0,1) data with --synthetic or when the dataset is not installed.
+// Timing: --warmup steps, then --repeats runs of --lenet-steps / --mlp-steps steps; the median rate is
+// reported (min and max beside it). One line per network on stdout:
+//   anvil lenet5 batch=64 samples_per_s=12345.6 min=... max=... steps=200 repeats=5 threads=2 ... rates=r1,r2,...
+// (samples_per_s is the median of the repeats; rates lists every repeat's rate, rounded.)
+// Threads: oneDNN's OpenMP pool; set OMP_NUM_THREADS in the environment (bench/run.sh uses 2). This
+// program changes no process-wide setting.
+//
+// --profile additionally times each phase of a step separately (forward, loss, backward, optimizer
+// step + zero_grad) and prints one "profile" line per network with milliseconds per step.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/autograd/Engine.h"
+#include "framework/backend/Backend.h"
+#include "framework/core/Random.h"
+#include "framework/data/DataLoader.h"
+#include "framework/data/MnistDataset.h"
+#include "framework/nn/Cell.h"
+#include "framework/ops/Loss.h"
+#include "framework/optim/Momentum.h"
+#include "models/LeNet5.h"
+#include "models/MLP.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int warmup = 20;
+  int repeats = 5;
+  int lenet_steps = 200;
+  int mlp_steps = 300;
+  int batches = 50;
+  bool synthetic = false;
+  bool profile = false;
+  std::string only;  // "", "lenet5" or "mlp"
+};
+
+struct Pool {
+  std::vector<anvil::Tensor> x;  // each [B, ...]
+  std::vector<anvil::Tensor> y;  // each int32 [B]
+  std::string kind;              // "fashion-mnist" or "synthetic"
+};
+
+/// `count` batches of `batch` examples: real Fashion-MNIST (padded to `pad_to`, 0 = 28x28) reshaped to
+/// `shape`, or seeded N(0,1) images with uniform labels when the dataset cannot be read.
+Pool make_pool(std::int64_t batch, int count, std::int64_t pad_to, const anvil::Shape& shape, bool synthetic) {
+  Pool pool;
+  if (!synthetic) {
+    try {
+      auto dataset = anvil::load_fashion_mnist(
+          anvil::MnistOptions{.split = "train", .pad_to = pad_to, .limit = batch * count});
+      anvil::DataLoader loader(dataset, anvil::DataLoaderOptions{
+                                            .batch_size = batch, .shuffle = false, .drop_remainder = true,
+                                            .prefetch = 0});
+      while (auto b = loader.next()) {
+        pool.x.push_back(b->data.view(shape));
+        pool.y.push_back(b->label);
+      }
+      if (static_cast<int>(pool.x.size()) == count) {
+        pool.kind = "fashion-mnist";
+        return pool;
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_train: Fashion-MNIST unavailable (%s); using synthetic data\n", e.what());
+    }
+    pool.x.clear();
+    pool.y.clear();
+  }
+  anvil::Generator gen(1);
+  for (int i = 0; i < count; ++i) {
+    anvil::Tensor x = anvil::Tensor::empty(shape);
+    float* px = x.data<float>();
+    for (std::int64_t j = 0; j < x.numel(); ++j) px[j] = static_cast<float>(gen.normal());
+    anvil::Tensor y = anvil::Tensor::empty({batch}, anvil::DType::kI32);
+    std::int32_t* py = y.data<std::int32_t>();
+    for (std::int64_t j = 0; j < batch; ++j) py[j] = static_cast<std::int32_t>(gen.randint(10));
+    pool.x.push_back(x);
+    pool.y.push_back(y);
+  }
+  pool.kind = "synthetic";
+  return pool;
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct PhaseTimes {
+  double forward = 0, loss = 0, backward = 0, optimizer = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(anvil::nn::Cell& net, const Pool& pool)
+      : net_(net), pool_(pool), opt_(net.trainable_params(), 0.01, 0.9) {
+    net_.set_train(true);
+  }
+
+  /// One training step on the next batch of the pool; returns the loss tensor.
+  anvil::Tensor step(PhaseTimes* times = nullptr) {
+    const std::size_t i = next_++ % pool_.x.size();
+    auto t0 = Clock::now();
+    anvil::Tensor logits = net_(pool_.x[i]);  // [B, 10]
+    auto t1 = Clock::now();
+    anvil::Tensor loss = anvil::ops::softmax_cross_entropy(logits, pool_.y[i]);  // 0-d
+    auto t2 = Clock::now();
+    anvil::backward(loss);
+    auto t3 = Clock::now();
+    opt_.step();
+    opt_.zero_grad();
+    auto t4 = Clock::now();
+    if (times) {
+      using D = std::chrono::duration<double>;
+      times->forward += D(t1 - t0).count();
+      times->loss += D(t2 - t1).count();
+      times->backward += D(t3 - t2).count();
+      times->optimizer += D(t4 - t3).count();
+    }
+    return loss;
+  }
+
+ private:
+  anvil::nn::Cell& net_;
+  const Pool& pool_;
+  anvil::Momentum opt_;
+  std::size_t next_ = 0;
+};
+
+void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t batch, int steps,
+         const Options& o) {
+  Trainer trainer(net, pool);
+  anvil::Tensor loss;
+  for (int i = 0; i < o.warmup; ++i) loss = trainer.step();
+  std::vector<double> rates;
+  for (int r = 0; r < o.repeats; ++r) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) loss = trainer.step();
+    (void)loss.item();  // the last step's result is complete (all CPU work is synchronous anyway)
+    rates.push_back(static_cast<double>(steps * batch) / seconds_since(t0));
+  }
+  std::vector<double> sorted = rates;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                          : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  std::string all;  // every repeat's rate, in run order
+  for (double r : rates) all += (all.empty() ? "" : ",") + std::to_string(static_cast<long long>(r + 0.5));
+  const char* threads = std::getenv("OMP_NUM_THREADS");
+  std::printf(
+      "anvil %s batch=%lld samples_per_s=%.1f min=%.1f max=%.1f steps=%d repeats=%d threads=%s data=%s "
+      "backend=%s loss=%.4f rates=%s\n",
+      name, static_cast<long long>(batch), median, sorted.front(), sorted.back(), steps, o.repeats,
+      threads && *threads ? threads : "default", pool.kind.c_str(),
+      anvil::backend_for(anvil::Device::cpu()).name().c_str(), loss.item(), all.c_str());
+  std::fflush(stdout);
+
+  if (o.profile) {
+    PhaseTimes t;
+    for (int i = 0; i < steps; ++i) trainer.step(&t);
+    const double ms = 1e3 / steps;
+    const double total = t.forward + t.loss + t.backward + t.optimizer;
+    std::printf(
+        "profile anvil %s ms_per_step=%.3f forward=%.3f (%.0f%%) loss=%.3f (%.0f%%) backward=%.3f (%.0f%%) "
+        "optimizer+zero_grad=%.3f (%.0f%%)\n",
+        name, total * ms, t.forward * ms, 100 * t.forward / total, t.loss * ms, 100 * t.loss / total,
+        t.backward * ms, 100 * t.backward / total, t.optimizer * ms, 100 * t.optimizer / total);
+    std::fflush(stdout);
+  }
+}
+
+int int_arg(const char* flag, const char* value) {
+  char* end = nullptr;
+  long v = std::strtol(value, &end, 10);
+  if (!*value || *end || v < 0) {
+    std::fprintf(stderr, "bench_train: %s expects a non-negative integer, got '%s'\n", flag, value);
+    std::exit(2);
+  }
+  return static_cast<int>(v);
+}
+
+void usage() {
+  std::puts(
+      "usage: bench_train [--warmup N] [--repeats N] [--lenet-steps N] [--mlp-steps N] [--batches N]\n"
+      "                   [--synthetic] [--profile] [--only lenet5|mlp]\n"
+      "Threads come from OMP_NUM_THREADS (oneDNN's OpenMP pool).");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_train: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--warmup") o.warmup = int_arg("--warmup", value());
+    else if (a == "--repeats") o.repeats = std::max(1, int_arg("--repeats", value()));
+    else if (a == "--lenet-steps") o.lenet_steps = std::max(1, int_arg("--lenet-steps", value()));
+    else if (a == "--mlp-steps") o.mlp_steps = std::max(1, int_arg("--mlp-steps", value()));
+    else if (a == "--batches") o.batches = std::max(1, int_arg("--batches", value()));
+    else if (a == "--synthetic") o.synthetic = true;
+    else if (a == "--profile") o.profile = true;
+    else if (a == "--only") o.only = value();
+    else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench_train: unknown argument '%s'\n", a.c_str());
+      usage();
+      return 2;
+    }
+  }
+  if (!o.only.empty() && o.only != "lenet5" && o.only != "mlp") {
+    std::fprintf(stderr, "bench_train: --only expects lenet5 or mlp, got '%s'\n", o.only.c_str());
+    return 2;
+  }
+
+  try {
+    if (o.only.empty() || o.only == "lenet5") {
+      anvil::Generator gen(1);
+      anvil::models::LeNet5 lenet(10, 1, &gen);
+      Pool pool = make_pool(64, o.batches, 32, {64, 1, 32, 32}, o.synthetic);
+      run("lenet5", lenet, pool, 64, o.lenet_steps, o);
+    }
+    if (o.only.empty() || o.only == "mlp") {
+      anvil::Generator gen(1);
+      anvil::models::MLP mlp(784, {512}, 10, &gen);
+      Pool pool = make_pool(100, o.batches, 0, {100, 784}, o.synthetic);
+      run("mlp", mlp, pool, 100, o.mlp_steps, o);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
