@@ -21,13 +21,13 @@ class LambdaCallback : public Callback {
 
   /// The functions, for designated initializers.
   struct Hooks {
-    Hook on_train_begin, on_train_end;
-    Hook on_train_epoch_begin, on_train_epoch_end;
-    Hook on_train_step_begin, on_train_step_end;
-    Hook on_eval_begin, on_eval_end;
-    Hook on_eval_epoch_begin, on_eval_epoch_end;
-    Hook on_eval_step_begin, on_eval_step_end;
-    ExceptionHook on_exception;
+    Hook on_train_begin = {}, on_train_end = {};
+    Hook on_train_epoch_begin = {}, on_train_epoch_end = {};
+    Hook on_train_step_begin = {}, on_train_step_end = {};
+    Hook on_eval_begin = {}, on_eval_end = {};
+    Hook on_eval_epoch_begin = {}, on_eval_epoch_end = {};
+    Hook on_eval_step_begin = {}, on_eval_step_end = {};
+    ExceptionHook on_exception = {};
     /// What runs_in_fit_eval() returns.
     bool runs_in_fit_eval = false;
   };
