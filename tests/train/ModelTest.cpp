@@ -358,7 +358,15 @@ TEST(ModelCallbacks, LegacyAliasesRunFromTrainAndEvalHooks) {
   EXPECT_EQ(old->epoch_ends, 2);
   EXPECT_EQ(old->step_begins, 6);
   EXPECT_EQ(old->step_ends, 6);
+  testing::internal::CaptureStderr();
   s.model->eval(*loader, {old});  // 3 batches; as in MindSpore the aliases also fire in eval
+  const std::string warnings = testing::internal::GetCapturedStderr();
+  // One warning per callback object, however many aliases and eval hooks ran.
+  std::size_t count = 0;
+  for (std::size_t pos = warnings.find("also runs during evaluation"); pos != std::string::npos;
+       pos = warnings.find("also runs during evaluation", pos + 1))
+    ++count;
+  EXPECT_EQ(count, 1u) << warnings;
   EXPECT_EQ(old->begins, 2);
   EXPECT_EQ(old->ends, 2);
   EXPECT_EQ(old->epoch_begins, 3);
