@@ -1,0 +1,5 @@
+# Serialization tests cross-check Anvil's hand-written encoder/decoder against protobuf's generated
+# classes for the same schema (compiled into libanvil from serialization/proto/checkpoint.proto).
+target_link_libraries(${exe} PRIVATE protobuf::libprotobuf)
+target_include_directories(${exe} PRIVATE ${PROJECT_BINARY_DIR}/proto ${PROJECT_BINARY_DIR}/proto/serialization/proto)
+target_compile_definitions(${exe} PRIVATE ANVIL_PROTOC="${Protobuf_PROTOC_EXECUTABLE}")
