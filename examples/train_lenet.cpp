@@ -5,7 +5,11 @@
 //   train_lenet [--epochs 3] [--batch-size 64] [--lr 0.01] [--momentum 0.9] [--data-dir DIR]
 //               [--limit N] [--seed S]
 //
-// Measured (`make demo`, 3 epochs, Release, 2 CPU cores, oneDNN backend): see MEASURED below.
+// Measured (`make demo` = --epochs 3, Release, 2 CPU cores, oneDNN backend, seed 1): test accuracy
+// 84.9% / 87.5% / 88.2% after epochs 1 / 2 / 3 (target >= 85% after 3), ~2.0 s per training epoch
+// (938 steps, ~2.1 ms per step) on an idle machine; the plain Momentum(0.01, 0.9) setting of MindSpore's
+// tutorial is enough, no schedule or Adam needed. (On a machine busy with other work the oneDNN/OpenMP
+// threads can slow a step down by 10-100x; OMP_NUM_THREADS=1 avoids that: ~2.9 s per epoch.)
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -25,8 +29,6 @@
 #include "framework/optim/Momentum.h"
 #include "framework/train/Model.h"
 #include "models/LeNet5.h"
-
-// MEASURED: filled in below after running the demo.
 
 namespace {
 
