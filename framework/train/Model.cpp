@@ -166,25 +166,32 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
 }
 
 void Model::fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p, RunContext& ctx) {
-  // The pass borrows the train loop's params and context; what it changes is put back afterwards.
+  // The pass borrows the train loop's params and context; what it changes is put back afterwards, also
+  // when it fails, so that on_exception / on_train_end see the train loop's state.
   const std::string mode = p.mode;
   const std::int64_t batch_num = p.batch_num, cur_step_num = p.cur_step_num, step = p.step_in_epoch;
-  Tensor net_outputs = p.net_outputs;
-  CallbackList* list_callback = p.list_callback;
+  const Tensor net_outputs = p.net_outputs;
+  CallbackList* const list_callback = p.list_callback;
   const bool stop = ctx.stop_requested_;
+  auto restore = [&] {
+    ctx.stop_requested_ = stop;
+    p.mode = mode;
+    p.batch_num = batch_num;
+    p.cur_step_num = cur_step_num;
+    p.step_in_epoch = step;
+    p.net_outputs = net_outputs;
+    p.list_callback = list_callback;
+    p.eval_dataset_element = Batch{};
+    network_->set_train(true);
+  };
   ctx.stop_requested_ = false;
-
-  run_eval(dataset, list, p, ctx, /*in_fit=*/true);
-
-  ctx.stop_requested_ = stop;
-  p.mode = mode;
-  p.batch_num = batch_num;
-  p.cur_step_num = cur_step_num;
-  p.step_in_epoch = step;
-  p.net_outputs = net_outputs;
-  p.list_callback = list_callback;
-  p.eval_dataset_element = Batch{};
-  network_->set_train(true);
+  try {
+    run_eval(dataset, list, p, ctx, /*in_fit=*/true);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
 }
 
 std::map<std::string, double> Model::eval(DataLoader& valid_dataset, std::vector<std::shared_ptr<Callback>> callbacks) {

@@ -94,8 +94,9 @@ class Model {
   /// train() with an evaluation pass over `valid_dataset` at every epoch e with e % valid_frequency == 0
   /// (MindSpore Model.fit), run after the epoch's last step and before on_train_epoch_end. Only the
   /// callbacks whose runs_in_fit_eval() is true take part in that pass (its on_eval_* hooks, with
-  /// mode "eval"); afterwards mode, batch_num, cur_step_num, net_outputs and list_callback are restored,
-  /// the network is back in training mode, and on_train_epoch_end sees `metrics` ({name: value}) and
+  /// mode "eval"); afterwards (also when the pass fails, before on_exception) mode, batch_num,
+  /// cur_step_num, step_in_epoch, net_outputs and list_callback are restored, the network is back in
+  /// training mode, and on_train_epoch_end sees `metrics` ({name: value}) and
   /// `eval_results` (metrics plus "eval_loss" when there is a loss function); both are cleared after
   /// on_train_epoch_end. A request_stop made during the evaluation pass ends only that pass.
   /// Preconditions and errors: as train(), plus valid_frequency >= 1.

@@ -582,3 +582,20 @@ TEST(ModelFit, StopRequestedDuringTheEvalPassEndsOnlyThePass) {
   EXPECT_EQ(s.opt->global_step(), 6);
   EXPECT_EQ(log.back(), "train_end e2 s3 g6");
 }
+
+TEST(ModelFit, ExceptionInTheEvalPassEndsTheEvalThenTheTrainLoop) {
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  Tensor x = Tensor::zeros(Shape{4, 4});
+  Tensor y = Tensor::from_vector<std::int32_t>({0, 1, 9, 0}, Shape{4});  // 9 is not a class
+  DataLoader valid(std::make_shared<InMemoryDataset>(x, y), DataLoaderOptions{.batch_size = 2, .shuffle = false});
+  std::vector<std::string> log;
+  auto rec = std::make_shared<RecordingCallback>(&log, "", true);
+  EXPECT_THROW(s.model->fit(2, *loader, valid, {rec}), Error);
+  // The eval pass's own end hook, then the train loop's failure handling with the train state restored.
+  const std::vector<std::string> tail{"eval_step_begin e1 s2 g2", "eval_end e1 s2 g2", "exception e1 s3 g3",
+                                      "train_end e1 s3 g3"};
+  ASSERT_GE(log.size(), tail.size());
+  EXPECT_EQ(std::vector<std::string>(log.end() - 4, log.end()), tail);
+  EXPECT_FALSE(rec->last_exception.empty());
+}
