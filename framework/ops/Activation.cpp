@@ -1,6 +1,7 @@
 #include "framework/ops/Activation.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 
 namespace anvil::ops {
 namespace {
@@ -30,6 +31,8 @@ Tensor eltwise(EltwiseKind kind, const Tensor& x, double alpha, double beta) {
   Tensor y = bk.eltwise_forward(kind, x, alpha, beta);
   if (autograd::any_requires_grad({&x}))
     autograd::set_history(y, std::make_shared<EltwiseBackward>(bk, kind, x, y.detach(), alpha, beta), {&x});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kEltwise, .inputs = {x}, .output = y, .eltwise = kind, .alpha = alpha, .beta = beta});
   return y;
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/Arithmetic.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/ops/Activation.h"
 
 namespace anvil::ops {
@@ -84,6 +85,7 @@ Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b) {
                                                              a.shape(), b.shape()),
                           {&a, &b});
   }
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kBinary, .inputs = {a, b}, .output = c, .binary = kind});
   return c;
 }
 

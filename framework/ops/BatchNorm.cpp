@@ -3,6 +3,7 @@
 #include <initializer_list>
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 
 namespace anvil::ops {
@@ -70,6 +71,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
       autograd::set_history(
           y, std::make_shared<BatchNormInferenceBackward>(bk, x, gamma, running_mean.clone(), running_var.clone(), eps),
           {&x, &gamma, &beta});
+    if (OpTracer* t = current_tracer())
+      t->on_op({.kind = OpKind::kBatchNorm, .inputs = {x, gamma, beta, running_mean, running_var}, .output = y,
+                .eps = eps, .momentum = momentum, .training = false});
     return y;
   }
   const std::int64_t m = x.numel() / c;
@@ -89,6 +93,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor y = r.y;
   if (autograd::any_requires_grad({&x, &gamma, &beta}))
     autograd::set_history(y, std::make_shared<BatchNormBackward>(bk, x, gamma, r.mean, r.var, eps), {&x, &gamma, &beta});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kBatchNorm, .inputs = {x, gamma, beta, running_mean, running_var}, .output = y,
+              .eps = eps, .momentum = momentum, .training = true});
   return y;
 }
 

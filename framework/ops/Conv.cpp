@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 
 namespace anvil::ops {
 namespace {
@@ -70,6 +71,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   Tensor y = bk.conv2d_forward(x, w, b, p);
   if (autograd::any_requires_grad({&x, &w, &b}))
     autograd::set_history(y, std::make_shared<Conv2dBackward>(bk, x, w, b.defined(), p), {&x, &w, &b});
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kConv2d, .inputs = {x, w, b}, .output = y, .conv = p});
   return y;
 }
 

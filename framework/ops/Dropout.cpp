@@ -1,8 +1,22 @@
 #include "framework/ops/Dropout.h"
 
 #include "framework/ops/Arithmetic.h"
+#include "framework/ops/Trace.h"
 
 namespace anvil::ops {
+namespace {
+
+class NullTracer final : public OpTracer {
+ public:
+  void on_op(const TracedOp&) override {}
+};
+
+OpTracer& null_tracer() {
+  static NullTracer t;
+  return t;
+}
+
+}  // namespace
 
 Tensor dropout(const Tensor& x, double p, Generator& gen, bool training) {
   ANVIL_CHECK(p >= 0.0 && p < 1.0, "drop probability must be in [0, 1), got {}", p);
@@ -18,7 +32,14 @@ Tensor dropout(const Tensor& x, double p, Generator& gen, bool training) {
   };
   if (x.dtype() == DType::kF64) fill(double{});
   else fill(float{});
-  return mul(x, mask);
+  Tensor y;
+  {
+    // The multiply is an implementation detail: trace one dropout op instead of a binary op.
+    TraceScope silence(null_tracer());
+    y = mul(x, mask);
+  }
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kDropout, .inputs = {x}, .output = y, .p = p});
+  return y;
 }
 
 }  // namespace anvil::ops

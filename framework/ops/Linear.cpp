@@ -1,6 +1,7 @@
 #include "framework/ops/Linear.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 
 namespace anvil::ops {
@@ -64,6 +65,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor y = bk.linear_forward(x, w, b);
   if (autograd::any_requires_grad({&x, &w, &b}))
     autograd::set_history(y, std::make_shared<LinearBackward>(bk, x, w, b.defined()), {&x, &w, &b});
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kLinear, .inputs = {x, w, b}, .output = y});
   return y;
 }
 
@@ -78,6 +80,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Tensor c = bk.matmul(a, b, trans_a, trans_b);
   if (autograd::any_requires_grad({&a, &b}))
     autograd::set_history(c, std::make_shared<MatmulBackward>(bk, a, b, trans_a, trans_b), {&a, &b});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kMatmul, .inputs = {a, b}, .output = c, .trans_a = trans_a, .trans_b = trans_b});
   return c;
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/Loss.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 #include "framework/ops/Activation.h"
 #include "framework/ops/Arithmetic.h"
@@ -45,6 +46,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const s
   if (autograd::any_requires_grad({&logits}))
     autograd::set_history(per_sample, std::make_shared<SoftmaxCrossEntropyBackward>(bk, r.prob, labels),
                           {&logits, nullptr});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kSoftmaxCrossEntropy, .inputs = {logits, labels}, .output = per_sample});
   return reduce_loss(per_sample, reduction);
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/Pool.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 
 namespace anvil::ops {
 namespace {
@@ -37,6 +38,7 @@ Tensor pool2d(const Tensor& x, const Pool2dParams& p) {
     PoolResult saved{y.detach(), r.workspace};
     autograd::set_history(y, std::make_shared<Pool2dBackward>(bk, x, std::move(saved), p), {&x});
   }
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kPool2d, .inputs = {x}, .output = y, .pool = p});
   return y;
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/Reduce.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 
 namespace anvil::ops {
@@ -34,8 +35,9 @@ Tensor reduce_impl(const Tensor& x, std::vector<std::int64_t> axes, bool keepdim
     reduced[static_cast<std::size_t>(a < 0 ? a + r : a)] = true;
   }
   std::int64_t count = 1;
-  std::vector<std::int64_t> out;
+  std::vector<std::int64_t> out, reduced_axes;
   for (std::size_t i = 0; i < x.rank(); ++i) {
+    if (reduced[i]) reduced_axes.push_back(static_cast<std::int64_t>(i));
     if (reduced[i]) {
       count *= kept[i];
       kept[i] = 1;
@@ -50,6 +52,9 @@ Tensor reduce_impl(const Tensor& x, std::vector<std::int64_t> axes, bool keepdim
     autograd::set_history(
         y, std::make_shared<ReduceBackward>(bk, x.shape(), Shape(kept), is_mean ? 1.0 / static_cast<double>(count) : 1.0),
         {&x});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kReduce, .inputs = {x}, .output = y, .reduce = is_mean ? ReduceKind::kMean : ReduceKind::kSum,
+              .axes = reduced_axes, .keepdim = keepdim});
   return y;
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/ShapeOps.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 
 namespace anvil::ops {
 namespace {
@@ -39,6 +40,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.view(target);
   if (autograd::any_requires_grad({&x}))
     autograd::set_history(y, std::make_shared<ReshapeBackward>(x.shape()), {&x});
+  if (OpTracer* t = current_tracer()) t->on_op({.kind = OpKind::kReshape, .inputs = {x}, .output = y});
   return y;
 }
 

@@ -1,6 +1,7 @@
 #include "framework/ops/Softmax.h"
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 
 namespace anvil::ops {
@@ -28,6 +29,8 @@ Tensor softmax_impl(const Tensor& x, std::int64_t axis, bool log) {
   Tensor y = bk.softmax_forward(x, axis, log);
   if (autograd::any_requires_grad({&x}))
     autograd::set_history(y, std::make_shared<SoftmaxBackward>(bk, y.detach(), axis, log), {&x});
+  if (OpTracer* t = current_tracer())
+    t->on_op({.kind = OpKind::kSoftmax, .inputs = {x}, .output = y, .axis = axis, .log = log});
   return y;
 }
 
