@@ -10,6 +10,10 @@ required=(
   build-essential cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   libdnnl-dev ocl-icd-opencl-dev libprotobuf-dev protobuf-compiler libonnx-dev
   libfmt-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
+  # libFuzzer: clang plus its runtime BY NAME (a recommendation, which --no-install-recommends drops)
+  clang libclang-rt-14-dev
+  # ONNX Runtime parity tests run the exported models in onnxruntime-node
+  nodejs npm
 )
 # Peers and validators for the benchmarks and cross-checks (PyTorch with OpenBLAS, numpy, onnx).
 optional=(python3-torch python3-numpy python3-onnx python3-protobuf libopenblas0-pthread)
