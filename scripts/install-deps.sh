@@ -12,8 +12,6 @@ required=(
   libfmt-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
   # libFuzzer: clang plus its runtime BY NAME (a recommendation, which --no-install-recommends drops)
   clang libclang-rt-14-dev
-  # ONNX Runtime parity tests run the exported models in onnxruntime-node
-  nodejs npm
 )
 # Peers and validators for the benchmarks and cross-checks (PyTorch with OpenBLAS, numpy, onnx).
 optional=(python3-torch python3-numpy python3-onnx python3-protobuf libopenblas0-pthread)
@@ -24,6 +22,10 @@ for p in "${required[@]}" "${optional[@]}"; do
     missing+=("$p")
   fi
 done
+# ONNX Runtime parity tests run exported models in onnxruntime-node: Debian's nodejs and npm, unless
+# the machine already has node and npm from elsewhere (mixing the two breaks apt).
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 
 SUDO=""
