@@ -1,0 +1,26 @@
+// anvil: command-line tool of the Anvil framework.
+//   anvil ckpt info FILE          tags, dtypes, shapes, sizes, scalar and string values, integrity
+//   anvil ckpt verify FILE        every reader check; exit 0 (valid) or 1 (with the reason)
+//   anvil ckpt diff A B           entries only in one file, dtype/shape/value differences; exit 0 if equal
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "tools/Commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"anvil: tools for the Anvil training framework"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  anvil::tools::register_ckpt_commands(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "anvil: " << e.what() << "\n";
+    return 2;
+  }
+  return exit_code;
+}
