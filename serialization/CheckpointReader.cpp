@@ -14,6 +14,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "framework/core/Log.h"
 #include "serialization/Crc32.h"
 #include "serialization/TensorType.h"
@@ -104,6 +108,43 @@ bool mul_within(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uint
   if (a != 0 && b > limit / a) return false;
   out = a * b;
   return out <= limit;
+}
+
+// Copies n bytes from a mapped file into (large, freshly loaded) tensor memory. Big copies use
+// non-temporal stores: the data is not going to be read back right away, and streaming stores skip the
+// read-for-ownership of every destination line, which roughly doubles the bandwidth of a load.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f"))) void copy_stream_avx512(unsigned char* dst, const unsigned char* src, std::size_t n) {
+  const std::size_t head = (64 - (reinterpret_cast<std::uintptr_t>(dst) & 63)) & 63;
+  std::memcpy(dst, src, head);
+  dst += head;
+  src += head;
+  n -= head;
+  std::size_t i = 0;
+  for (; i + 256 <= n; i += 256) {
+    const __m512i a = _mm512_loadu_si512(src + i);
+    const __m512i b = _mm512_loadu_si512(src + i + 64);
+    const __m512i c = _mm512_loadu_si512(src + i + 128);
+    const __m512i d = _mm512_loadu_si512(src + i + 192);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), a);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i + 64), b);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i + 128), c);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i + 192), d);
+  }
+  _mm_sfence();
+  std::memcpy(dst + i, src + i, n - i);
+}
+#endif
+
+void copy_large(void* dst, const void* src, std::size_t n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512 && n >= (1u << 20)) {
+    copy_stream_avx512(static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src), n);
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n);
 }
 
 }  // namespace
@@ -287,6 +328,16 @@ CheckpointReader::CheckpointReader(std::string name, const void* data, std::size
 
 void CheckpointReader::open_and_validate(bool is_file) {
   check_header(is_file);
+  // Large files are read through a read-only mapping: checksumming and copying from it is about twice
+  // as fast as pread (which copies through the kernel at a lower bandwidth). Checkpoints are replaced
+  // by rename, never truncated in place, so the mapping stays valid; see ReaderOptions::use_mmap.
+  if (is_file && options_.use_mmap && file_size_ >= kMapThresholdBytes) {
+    try {
+      map_ = std::make_unique<MappedRegion>(static_cast<const ReadOnlyFile&>(*file_).fd(), path_, 0, file_size_);
+    } catch (const FileError&) {
+      map_.reset();  // e.g. a file system without mmap support: pread instead
+    }
+  }
   std::optional<std::uint32_t> whole_crc;
   std::string manifest = options_.manifest_path;
   if (manifest.empty() && is_file) {
@@ -360,11 +411,23 @@ void CheckpointReader::check_header(bool is_file) {
 }
 
 void CheckpointReader::verify_trailer(std::uint32_t* whole_file_crc, bool need_whole_crc) {
-  // 4. CRC over every byte before the trailer (and, for a manifest, over the whole file).
-  std::vector<unsigned char> buf(1 << 20);
+  // 4. CRC over every byte before the trailer (and, for a manifest, over the whole file), straight from
+  // memory when the file is mapped (no copy: about twice as fast as reading it into a buffer).
+  std::vector<unsigned char> buf(kCrcTrailerBytes);
   std::uint32_t crc = 0;
+  bool done = false;
+  const unsigned char* direct = nullptr;
+  if (const auto* mem = dynamic_cast<const MemorySource*>(file_.get())) direct = mem->data();
+  if (map_) direct = map_->data();
+  if (direct) {
+    constexpr std::size_t kPiece = 256u << 20;
+    for (std::uint64_t off = 0; off < data_size_; off += kPiece)
+      crc = crc32_update(crc, direct + off, static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, data_size_ - off)));
+    done = true;
+  }
   try {
-    for (std::uint64_t off = 0; off < data_size_;) {
+    if (!done) buf.resize(1 << 20);
+    for (std::uint64_t off = 0; !done && off < data_size_;) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), data_size_ - off));
       file_->read_exact(off, buf.data(), n);
       crc = crc32_update(crc, buf.data(), n);
@@ -623,7 +686,10 @@ void CheckpointReader::read_into(const CheckpointItem& item, void* dst) const {
   try {
     for (std::size_t k = item.first_entry; k < item.first_entry + item.entry_count; ++k) {
       const CheckpointEntry& e = entries_.at(k);
-      file_->read_exact(e.content_offset, d, static_cast<std::size_t>(e.content_size));
+      if (map_)
+        copy_large(d, map_->data() + e.content_offset, static_cast<std::size_t>(e.content_size));
+      else
+        file_->read_exact(e.content_offset, d, static_cast<std::size_t>(e.content_size));
       d += e.content_size;
     }
   } catch (const CheckpointError&) {

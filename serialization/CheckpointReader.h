@@ -44,6 +44,9 @@ enum class Integrity {
 /// "verified-crc", "verified-manifest", "unverified".
 std::string_view integrity_name(Integrity integrity);
 
+/// Files at least this large are memory-mapped for reading (ReaderOptions::use_mmap).
+inline constexpr std::uint64_t kMapThresholdBytes = 32ull << 20;
+
 /// Size of the crc_num trailer: "crc_num" + a 10-byte big-endian CRC.
 inline constexpr std::size_t kCrcTrailerBytes = 17;
 
@@ -57,6 +60,11 @@ struct ReaderOptions {
   bool warn_unverified = true;
   /// Sidecar manifest to verify; empty = "<path>.manifest.json" if that file exists.
   std::string manifest_path{};
+  /// Read files of kMapThresholdBytes or more through a read-only memory mapping (faster checksum and
+  /// copies). Caveat: if another process truncates the file in place while it is being read, the
+  /// process gets SIGBUS; turn this off for files that may be truncated concurrently. (Checkpoints are
+  /// replaced by rename, never truncated, by Anvil and MindSpore alike.)
+  bool use_mmap = true;
   /// Function name that starts every error message ("load_checkpoint", "anvil ckpt verify", ...).
   std::string context = "CheckpointReader";
 };
@@ -143,6 +151,7 @@ class CheckpointReader {
   std::string path_;
   ReaderOptions options_;
   std::unique_ptr<ByteSource> file_;
+  std::unique_ptr<MappedRegion> map_;  // whole file, when mapped
   std::uint64_t file_size_ = 0;
   std::uint64_t data_size_ = 0;
   bool has_trailer_ = false;

@@ -1,6 +1,7 @@
 #include "serialization/FileIo.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,33 @@ void MemorySource::read_exact(std::uint64_t offset, void* dst, std::size_t n) co
   if (offset > size_ || n > size_ - offset)
     throw Error(fmt::format("read of {} bytes at offset {} past the end of a {}-byte buffer", n, offset, size_));
   if (n) std::memcpy(dst, data_ + offset, n);
+}
+
+MappedRegion::MappedRegion(int fd, const std::string& path, std::uint64_t offset, std::uint64_t length)
+    : length_(length) {
+  if (length == 0) return;
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = offset / page * page;
+  mapped_ = static_cast<std::size_t>(offset - start + length);
+  base_ = ::mmap(nullptr, mapped_, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (base_ == MAP_FAILED) {
+    base_ = nullptr;
+    throw_file_error(fmt::format("mmap {} bytes at offset {} of", length, offset), path, errno);
+  }
+  (void)::madvise(base_, mapped_, MADV_SEQUENTIAL);
+  data_ = static_cast<const unsigned char*>(base_) + (offset - start);
+}
+
+MappedRegion::~MappedRegion() {
+  if (base_) ::munmap(base_, mapped_);
+}
+
+MappedRegion::MappedRegion(MappedRegion&& o) noexcept
+    : base_(o.base_), mapped_(o.mapped_), data_(o.data_), length_(o.length_) {
+  o.base_ = nullptr;
+  o.data_ = nullptr;
+  o.mapped_ = 0;
+  o.length_ = 0;
 }
 
 void fsync_directory(const std::string& directory) {

@@ -87,11 +87,35 @@ class ReadOnlyFile : public ByteSource {
   std::uint64_t size_ = 0;
 };
 
+/// A read-only memory mapping of [offset, offset + length) of an open file (MAP_SHARED, advised for
+/// sequential access). Caveat of every mapping: if another process truncates the file while it is
+/// mapped, touching the lost pages raises SIGBUS — use it only for files that are replaced by rename,
+/// never truncated in place (as checkpoints are). Movable, not copyable.
+class MappedRegion {
+ public:
+  /// Maps the range; throws FileError naming `path` when mmap fails. length may be 0 (no mapping).
+  MappedRegion(int fd, const std::string& path, std::uint64_t offset, std::uint64_t length);
+  ~MappedRegion();
+  MappedRegion(MappedRegion&& o) noexcept;
+  MappedRegion(const MappedRegion&) = delete;
+  MappedRegion& operator=(const MappedRegion&) = delete;
+  MappedRegion& operator=(MappedRegion&&) = delete;
+  const unsigned char* data() const { return data_; }
+  std::uint64_t size() const { return length_; }
+
+ private:
+  void* base_ = nullptr;          // page-aligned start of the mapping
+  std::size_t mapped_ = 0;        // bytes mapped from base_
+  const unsigned char* data_ = nullptr;
+  std::uint64_t length_ = 0;
+};
+
 /// A ByteSource over caller-owned memory (which must outlive it).
 class MemorySource : public ByteSource {
  public:
   MemorySource(const void* data, std::size_t size) : data_(static_cast<const unsigned char*>(data)), size_(size) {}
   std::uint64_t size() const override { return size_; }
+  const unsigned char* data() const { return data_; }
   /// Throws anvil::Error when [offset, offset + n) is not inside the buffer.
   void read_exact(std::uint64_t offset, void* dst, std::size_t n) const override;
 

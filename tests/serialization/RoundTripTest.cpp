@@ -9,6 +9,7 @@
 #include "serialization/Checkpoint.h"
 #include "serialization/CheckpointReader.h"
 #include "serialization/Crc32.h"
+#include "serialization/LoadParam.h"
 #include "serialization/TensorType.h"
 #include "tests/serialization/CkptTestUtil.h"
 #include "tests/testutil/TempDir.h"
@@ -264,6 +265,35 @@ TEST(CkptRoundTrip, InvalidInputRejectedBeforeWriting) {
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("no/such/dir"), std::string::npos) << e.what();
   }
+}
+
+TEST(CkptRoundTrip, LargeFileReadThroughTheMapping) {
+  // Files of kMapThresholdBytes or more are checksummed and copied from a memory mapping; the result must
+  // equal the pread path's, slices included.
+  TempDir dir;
+  const std::int64_t n = static_cast<std::int64_t>(kMapThresholdBytes / 4) + 12345;
+  Tensor big = patterned(Shape{n}, DType::kF32, 11);
+  SaveOptions o = fast();
+  o.slice_bytes = 8 << 20;
+  save_checkpoint(NamedTensors{{"big", big}, {"small", patterned(Shape{7}, DType::kI8, 12)}}, dir.file("big.ckpt"), o);
+  ASSERT_GE(std::filesystem::file_size(dir.file("big.ckpt")), kMapThresholdBytes);
+  for (bool use_mmap : {true, false}) {
+    SCOPED_TRACE(use_mmap);
+    CheckpointReader r(dir.file("big.ckpt"), {.require_integrity = true, .use_mmap = use_mmap});
+    EXPECT_EQ(r.find("big")->entry_count, 5u);
+    EXPECT_TRUE(same_bytes(r.read_tensor(*r.find("big")), big));
+  }
+  testutil::TestCell net;
+  Tensor dst = net.param("big", Tensor::zeros(Shape{n}));
+  auto res = load_checkpoint_into_net(net, dir.file("big.ckpt"), {.load = {.require_integrity = true}});
+  EXPECT_TRUE(res.param_not_load.empty());
+  EXPECT_TRUE(same_bytes(dst, big));
+  // A flipped bit deep inside is caught by the CRC computed over the mapping.
+  auto bytes = read_bytes(dir.file("big.ckpt"));
+  bytes[bytes.size() / 2] ^= 0x10;
+  testutil::write_bytes(dir.file("flip.ckpt"), bytes);
+  testutil::expect_ckpt_error([&] { load_checkpoint(dir.file("flip.ckpt")); }, CkptErrc::kCrcMismatch,
+                              dir.file("flip.ckpt"));
 }
 
 TEST(CkptRoundTrip, NetworkAndOptimizerInOneFile) {
