@@ -82,8 +82,10 @@ bool shape_compatible(const Shape& ckpt, const Shape& target) {
   return true;
 }
 
+// Matches targets to sources and validates every match (throws before anything is copied). `warn`:
+// log MindSpore's "not loaded" warning and the conversion warning.
 Plan make_plan(const char* who, const char* what, const NamedTensors& targets, const std::vector<Source>& sources,
-               const LoadParamOptions& options, bool is_optimizer) {
+               const LoadParamOptions& options, bool is_optimizer, bool warn = true) {
   Plan plan;
   plan.used.assign(sources.size(), false);
   std::unordered_map<std::string, std::size_t> by_name;
@@ -176,13 +178,14 @@ Plan make_plan(const char* who, const char* what, const NamedTensors& targets, c
       throw Error(fmt::format("{}: strict_load: {} {} of the {} are not in the checkpoint: {}", who, required.size(),
                               required.size() == 1 ? "entry" : "entries", what, join(required)));
     plan.param_not_load = missing;
-    log(LogLevel::kWarning,
+    if (warn)
+      log(LogLevel::kWarning,
         fmt::format("For '{}', {} parameters in the '{}' are not loaded, because they are not in the "
                     "'parameter_dict', please check whether the network structure is consistent when training and "
                     "loading checkpoint. Not loaded: {}",
                     who, missing.size(), is_optimizer ? "optimizer" : "net", join(missing)));
   }
-  if (!conversions.empty())
+  if (warn && !conversions.empty())
     log(LogLevel::kWarning, fmt::format("{}: converting {} value(s) to the {}'s dtype: {}", who, conversions.size(),
                                         what, fmt::join(conversions, ", ")));
   return plan;
@@ -291,7 +294,9 @@ LoadParamResult load_checkpoint_into_net(nn::Cell& net, const std::string& path,
 
   if (options.optimizer) {
     const std::string who = "load_checkpoint_into_net(" + options.optimizer->name() + ")";
-    Plan oplan = make_plan(who.c_str(), "optimizer state", options.optimizer->state_dict(), sources, options.param, true);
+    // Validation only (the load below re-plans on the selected entries and warns once).
+    Plan oplan =
+        make_plan(who.c_str(), "optimizer state", options.optimizer->state_dict(), sources, options.param, true, false);
     // Optimizer state is small next to the network's; read its entries and load them (validated by the
     // optimizer) before touching the network, so a rejected state changes nothing.
     ParamDict sub;
