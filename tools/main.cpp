@@ -2,15 +2,20 @@
 //   anvil ckpt info FILE          tags, dtypes, shapes, sizes, scalar and string values, integrity
 //   anvil ckpt verify FILE        every reader check; exit 0 (valid) or 1 (with the reason)
 //   anvil ckpt diff A B           entries only in one file, dtype/shape/value differences; exit 0 if equal
+//   anvil export ...              ONNX export of a model-zoo network (serialization/onnx/ExportCli.h)
+#include <cstring>
 #include <exception>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "serialization/onnx/ExportCli.h"
 #include "tools/Commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"anvil: tools for the Anvil training framework"};
+  // `anvil export` parses its own options (serialization/onnx/ExportCli.h).
+  if (argc >= 2 && std::strcmp(argv[1], "export") == 0) return anvil_export_main(argc - 1, argv + 1);
+  CLI::App app{"anvil: tools for the Anvil training framework\n  (also: anvil export --help, ONNX export)"};
   app.require_subcommand(1);
   int exit_code = 0;
   anvil::tools::register_ckpt_commands(app, exit_code);
