@@ -3,6 +3,7 @@
 // load, and the previous checkpoint stays intact.
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -117,12 +118,15 @@ TEST(AtomicFile, ErrorsNameThePath) {
   }
 }
 
-// The child saves a 24 MiB checkpoint over and over; each version holds one value everywhere.
-[[noreturn]] void save_loop(const std::string& path) {
+// The child saves a 24 MiB checkpoint over and over; each version holds one value everywhere. After
+// each completed save it writes one byte to `progress`.
+[[noreturn]] void save_loop(const std::string& path, int progress) {
   Tensor big = Tensor::empty(Shape{6 << 20}, DType::kF32);
   for (int i = 1;; ++i) {
     big.fill_(static_cast<double>(i));
     save_checkpoint(NamedTensors{{"big", big}, {"iter", Tensor::scalar(i)}}, path, {.slice_bytes = 8 << 20});
+    const char b = 1;
+    if (::write(progress, &b, 1) != 1) ::_exit(4);
   }
 }
 
@@ -138,25 +142,38 @@ TEST(CkptCrashSafety, SigkillDuringSaveNeverLeavesABrokenFile) {
   std::size_t leftovers = 0;
   for (int round = 0; round < 6; ++round) {
     SCOPED_TRACE(round);
+    // The child reports each completed save; the parent waits for the first one (so a newer version
+    // exists whatever the machine's load), then kills it a random moment later: usually mid-save.
+    int pipefd[2];
+    ASSERT_EQ(::pipe(pipefd), 0);
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
+      ::close(pipefd[0]);
       try {
-        save_loop(target);
+        save_loop(target, pipefd[1]);
       } catch (...) {
       }
       ::_exit(3);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 250));
+    ::close(pipefd[1]);
+    pollfd pfd{pipefd[0], POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 120000);
+    char b = 0;
+    const bool saved = ready == 1 && ::read(pipefd[0], &b, 1) == 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 60));
     ::kill(pid, SIGKILL);
+    ::close(pipefd[0]);
     int status = 0;
     ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(saved) << "the child completed no save within 120 s";
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended on its own (status " << status << ")";
     // The final name always holds one complete version.
     const ParamDict d = load_checkpoint(target, {.require_integrity = true});
     const float iter = static_cast<float>(d.tensor("iter").item());
     const auto v = d.tensor("big").to_vector<float>();
     EXPECT_TRUE(std::all_of(v.begin(), v.end(), [&](float x) { return x == iter; })) << "mixed versions";
+    EXPECT_GE(iter, 1.0f);  // at least the child's first save is there
     if (iter > 0) ++newer;
     EXPECT_EQ(read_bytes(previous), previous_bytes);
     // Leftover temporaries are dot-files that never end in ".ckpt".
