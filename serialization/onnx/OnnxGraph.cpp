@@ -153,7 +153,7 @@ Node& GraphBuilder::add_node(const std::string& op_type, std::vector<std::string
   return graph_.nodes.back();
 }
 
-std::string GraphBuilder::new_output(const ops::TracedOp&, const std::string& op_type) {
+std::string GraphBuilder::new_output(const std::string& op_type) {
   return fresh(op_type + "_" + std::to_string(counter_) + "_out");
 }
 
@@ -169,7 +169,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
   std::string out;
   switch (op.kind) {
     case OpKind::kLinear: {  // y [N, O] = x [N, I] · wᵀ + b
-      out = new_output(op, "Gemm");
+      out = new_output("Gemm");
       std::vector<std::string> args{in[0], in[1]};
       if (!in[2].empty()) args.push_back(in[2]);
       add_node("Gemm", args, {out}).attrs = {int_attr("transB", 1)};
@@ -187,14 +187,14 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
       };
       if (op.trans_a) a = transposed(a, op.inputs[0].rank());
       if (op.trans_b) b = transposed(b, op.inputs[1].rank());
-      out = new_output(op, "MatMul");
+      out = new_output("MatMul");
       add_node("MatMul", {a, b}, {out});
       break;
     }
     case OpKind::kConv2d: {  // x [N, C, H, W], w [K, C/g, R, S]
       const auto& p = op.conv;
       const Shape& w = op.inputs[1].shape();
-      out = new_output(op, "Conv");
+      out = new_output("Conv");
       std::vector<std::string> args{in[0], in[1]};
       if (!in[2].empty()) args.push_back(in[2]);
       add_node("Conv", args, {out}).attrs = {
@@ -212,7 +212,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
                                 p.pad_left, p.pad_bottom, p.pad_right, p.kernel_h, p.kernel_w));
       const bool max = p.kind == PoolKind::kMax;
       const std::string type = max ? "MaxPool" : "AveragePool";
-      out = new_output(op, type);
+      out = new_output(type);
       Node& n = add_node(type, {in[0]}, {out});
       n.attrs = {ints_attr("kernel_shape", {p.kernel_h, p.kernel_w}), ints_attr("strides", {p.stride_h, p.stride_w}),
                  ints_attr("pads", {p.pad_top, p.pad_left, p.pad_bottom, p.pad_right})};
@@ -221,7 +221,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
     }
     case OpKind::kEltwise: {
       auto unary = [&](const std::string& type) {
-        out = new_output(op, type);
+        out = new_output(type);
         add_node(type, {in[0]}, {out});
       };
       switch (op.eltwise) {
@@ -229,7 +229,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
           if (op.alpha == 0) {
             unary("Relu");
           } else {
-            out = new_output(op, "LeakyRelu");
+            out = new_output("LeakyRelu");
             add_node("LeakyRelu", {in[0]}, {out}).attrs = {float_attr("alpha", op.alpha)};
           }
           break;
@@ -240,7 +240,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
         case EltwiseKind::kSqrt: unary("Sqrt"); break;
         case EltwiseKind::kAbs: unary("Abs"); break;
         case EltwiseKind::kSquare:
-          out = new_output(op, "Mul");
+          out = new_output("Mul");
           add_node("Mul", {in[0], in[0]}, {out});
           break;
         case EltwiseKind::kGelu: {
@@ -253,7 +253,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
           add_node("Add", {e, scalar_const(1.0, dt)}, {a});
           const std::string m = fresh("Gelu_" + std::to_string(counter_) + "_mul");
           add_node("Mul", {in[0], a}, {m});
-          out = new_output(op, "Gelu");
+          out = new_output("Gelu");
           add_node("Mul", {m, scalar_const(0.5, dt)}, {out});
           break;
         }
@@ -270,7 +270,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
             v = t;
           }
           if (v == in[0]) {
-            out = new_output(op, "Identity");
+            out = new_output("Identity");
             add_node("Identity", {v}, {out});
           } else {
             out = v;
@@ -282,7 +282,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
     }
     case OpKind::kSoftmax: {
       const std::string type = op.log ? "LogSoftmax" : "Softmax";
-      out = new_output(op, type);
+      out = new_output(type);
       add_node(type, {in[0]}, {out}).attrs = {int_attr("axis", op.axis)};
       break;
     }
@@ -296,7 +296,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
         case BinaryKind::kMax: type = "Max"; break;
         case BinaryKind::kMin: type = "Min"; break;
       }
-      out = new_output(op, type);
+      out = new_output(type);
       add_node(type, {in[0], in[1]}, {out});
       break;
     }
@@ -305,11 +305,11 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
       if (!mean && op.reduce != ReduceKind::kSum) unsupported("a max/min reduction");
       const std::int64_t keep = op.keepdim ? 1 : 0;
       if (mean) {  // opsets 13..17: axes is an attribute
-        out = new_output(op, "ReduceMean");
+        out = new_output("ReduceMean");
         add_node("ReduceMean", {in[0]}, {out}).attrs = {ints_attr("axes", op.axes), int_attr("keepdims", keep)};
       } else {  // opset >= 13: axes is an input
         const std::string axes = ints_const(op.axes);
-        out = new_output(op, "ReduceSum");
+        out = new_output("ReduceSum");
         add_node("ReduceSum", {in[0], axes}, {out}).attrs = {int_attr("keepdims", keep)};
       }
       break;
@@ -318,7 +318,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
       const Shape& xs = op.inputs[0].shape();
       const Shape& ys = op.output.shape();
       if (xs.rank() >= 2 && ys.rank() == 2 && xs[0] == ys[0]) {  // [N, ...] -> [N, prod(...)]
-        out = new_output(op, "Flatten");
+        out = new_output("Flatten");
         add_node("Flatten", {in[0]}, {out}).attrs = {int_attr("axis", 1)};
         break;
       }
@@ -330,7 +330,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
         else if (xs[0] == sample_batch_) target[0] = -1;
       }
       const std::string shape = ints_const(target);
-      out = new_output(op, "Reshape");
+      out = new_output("Reshape");
       add_node("Reshape", {in[0], shape}, {out});
       break;
     }
@@ -338,7 +338,7 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
       if (op.training)
         unsupported("batch_norm in training mode (a cell forces training in its forward; export runs in inference "
                     "mode)");
-      out = new_output(op, "BatchNormalization");
+      out = new_output("BatchNormalization");
       add_node("BatchNormalization", {in[0], in[1], in[2], in[3], in[4]}, {out}).attrs = {
           float_attr("epsilon", op.eps), float_attr("momentum", op.momentum)};
       break;

@@ -96,7 +96,7 @@ class GraphBuilder final : public ops::OpTracer {
   };
   std::string value_name(const Tensor& t);
   std::string fresh(const std::string& base);
-  std::string new_output(const ops::TracedOp& op, const std::string& op_type);
+  std::string new_output(const std::string& op_type);
   Node& add_node(const std::string& op_type, std::vector<std::string> inputs, std::vector<std::string> outputs);
   std::string scalar_const(double value, DType dtype);
   std::string ints_const(const std::vector<std::int64_t>& values);

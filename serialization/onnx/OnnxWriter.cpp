@@ -144,7 +144,7 @@ WriteResult write_model(const Graph& graph, const std::string& path, const Write
     return model_bytes.size() + 1 + varint_size(body) + body;
   };
   bool external = o.external_data == ExternalData::kAlways;
-  if (o.external_data != ExternalData::kAlways && model_size() > kMaxInlineModelBytes) {
+  if (o.external_data != ExternalData::kAlways && model_size() > o.max_inline_bytes) {
     ANVIL_EXPORT_CHECK(o.external_data == ExternalData::kAuto,
                 "{}: the model needs {} bytes, more than a protobuf message may hold (2 GiB), and external data is "
                 "off (ExternalData::kNever)",
@@ -165,7 +165,7 @@ WriteResult write_model(const Graph& graph, const std::string& path, const Write
       p.header = tensor_header(*p.init, std::make_pair(data_location, p.offset));
       data_size += p.nbytes;
     }
-    ANVIL_EXPORT_CHECK(model_size() <= kMaxInlineModelBytes,
+    ANVIL_EXPORT_CHECK(model_size() <= o.max_inline_bytes,
                 "{}: {} bytes stay inside the model even with external data (lower external_min_bytes)",
                 path, model_size());
   }

@@ -11,12 +11,18 @@
 
 namespace anvil::onnx_export {
 
+/// Largest ModelProto written without external data under ExternalData::kAuto (protobuf refuses to
+/// parse messages of 2 GiB or more; a margin is kept for the graph itself).
+constexpr std::uint64_t kMaxInlineModelBytes = (std::uint64_t{1} << 31) - (std::uint64_t{1} << 20);
+
 struct WriteOptions {
   std::int64_t opset_version = 13;
   ExternalData external_data = ExternalData::kAuto;
   std::uint64_t external_min_bytes = 1024;
   bool durable = true;
   std::string doc_string{};
+  /// The ModelProto size limit (tests lower it to exercise kAuto and kNever without 2 GiB of weights).
+  std::uint64_t max_inline_bytes = kMaxInlineModelBytes;
 };
 
 struct WriteResult {
@@ -24,10 +30,6 @@ struct WriteResult {
   std::uint64_t file_bytes = 0;
   std::uint64_t initializer_bytes = 0;
 };
-
-/// Largest ModelProto written without external data under ExternalData::kAuto (protobuf refuses to
-/// parse messages of 2 GiB or more; a margin is kept for the graph itself).
-constexpr std::uint64_t kMaxInlineModelBytes = (std::uint64_t{1} << 31) - (std::uint64_t{1} << 20);
 
 /// Writes `graph` to `path` (and, with external data, "<path>.data"), each through an AtomicFile; the
 /// data file is committed before the model. Throws anvil::Error for tensors not in host memory or a
