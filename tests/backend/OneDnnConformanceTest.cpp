@@ -214,6 +214,23 @@ TEST_F(OneDnnConformance, Pool2dForwardAndBackward) {
   }
 }
 
+TEST_F(OneDnnConformance, MaxPoolTiesRouteToTheFirstMaximumLikeTheReference) {
+  // ReLU outputs are full of equal zeros: whole windows tie, and the gradient must go where the
+  // reference sends it.
+  std::vector<float> v(static_cast<std::size_t>(2 * 3 * 9 * 10));
+  for (float& e : v) e = gen.uniform() < 0.6 ? 0.f : 1.f;
+  const Tensor x = Tensor::from_vector(v, Shape{2, 3, 9, 10});
+  for (Pool2dParams p : {Pool2dParams{.kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2},
+                         Pool2dParams{.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1,
+                                      .pad_bottom = 1, .pad_left = 1, .pad_right = 1}}) {
+    SCOPED_TRACE(fmt::format("kernel {}", p.kernel_h));
+    const PoolResult got = dnn.pool2d_forward(x, p), want = ref.pool2d_forward(x, p);
+    EXPECT_TRUE(close(got.y, want.y, 0.0));
+    const Tensor dy = uniform(want.y.shape(), gen);
+    EXPECT_TRUE(close(dnn.pool2d_backward(dy, x, got, p), ref.pool2d_backward(dy, x, want, p)));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // elementwise
 // ---------------------------------------------------------------------------------------------
@@ -422,6 +439,25 @@ TEST_F(OneDnnConformance, SecondLeNetStepBuildsNothing) {
   EXPECT_EQ(dnn.primitives_created(), built);
   EXPECT_EQ(dnn.cache_size(), entries);
   EXPECT_TRUE(close(dw1, dw1_again, 0.0));
+}
+
+TEST_F(OneDnnConformance, LargeOutputBuffersAreRecycledAndMayOutliveTheBackend) {
+  const Tensor x = uniform(Shape{64, 6, 28, 28}, gen);  // 1.2 MB: recycled size class
+  Tensor y = dnn.eltwise_forward(EltwiseKind::kRelu, x, 0, 0);
+  const void* first = y.data_ptr();
+  y = Tensor();
+  const Tensor y2 = dnn.eltwise_forward(EltwiseKind::kRelu, x, 0, 0);
+  EXPECT_EQ(y2.data_ptr(), first);
+  EXPECT_TRUE(close(y2, ref.eltwise_forward(EltwiseKind::kRelu, x, 0, 0), 0.0));
+
+  Tensor survivor;
+  {
+    OneDnnBackend scoped;
+    survivor = scoped.eltwise_forward(EltwiseKind::kAbs, x, 0, 0);
+  }
+  EXPECT_TRUE(close(survivor, ref.eltwise_forward(EltwiseKind::kAbs, x, 0, 0), 0.0));
+  survivor = Tensor();  // returns the buffer to the destroyed backend's cache, which it kept alive
+  EXPECT_FALSE(survivor.defined());
 }
 
 TEST_F(OneDnnConformance, ConcurrentCallsFromTwoThreadsAgree) {

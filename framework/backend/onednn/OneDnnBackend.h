@@ -14,8 +14,16 @@
 // may be called from several threads; every oneDNN error is rethrown as anvil::Error naming the op
 // and the operand shapes. No oneDNN type appears in this header.
 //
-// Max-pool forward returns oneDNN's workspace as a kU8 tensor of raw bytes in PoolResult.workspace;
-// pool2d_backward on this backend expects exactly that tensor back.
+// 2x2 / stride-2 / unpadded pooling (LeNet's) runs hand-vectorized NCHW loops on oneDNN's threads
+// (oneDNN 2.6 transposes plain NCHW internally and is 4-5x slower there); other pooling runs
+// oneDNN's primitive. Max-pool forward returns its workspace in PoolResult.workspace as a kU8 tensor
+// of raw bytes (oneDNN's workspace, or one argmax byte per output on the 2x2 path); pool2d_backward
+// on this backend expects exactly that tensor back and falls back to the reference loops otherwise.
+//
+// Convolutions compute in oneDNN's blocked layout, or NHWC where that gets a kernel for a wider ISA,
+// behind cached reorders from/to NCHW (see choose_layout in the .cpp); ANVIL_ONEDNN_CONV_LAYOUT=
+// plain|blocked|nhwc in the environment forces one layout (benchmarking). Large result buffers are
+// recycled through a backend-owned cache to avoid page-faulting fresh memory every step.
 #pragma once
 
 #include <cstddef>
