@@ -72,6 +72,18 @@ class Callback {
   /// A human-readable name for messages: the demangled dynamic type by default.
   virtual std::string name() const;
 
+  // ---- exact resume (spec callbacks-and-checkpointing.md §9; see framework/train/TrainState.h) ----
+  /// Key under which this callback's state is saved in a resume checkpoint
+  /// ("__resume__.callback.<key>"); it must be unique among the callbacks of a run. "" (the default)
+  /// means the callback has no state to save.
+  virtual std::string state_key() const { return ""; }
+  /// This callback's state as text (any encoding the callback chooses, e.g. JSON). Called only when
+  /// state_key() is non-empty, typically from another callback's hook while the loop runs.
+  virtual std::string state() const { return ""; }
+  /// Restores a value returned by state() in the saved run, before the resumed train() starts.
+  /// Errors: the callback's own (e.g. anvil::Error for text it cannot parse). Default: nothing.
+  virtual void load_state(const std::string& state) { (void)state; }
+
   // ---- legacy aliases (MindSpore 1.x); no-ops by default ----
   virtual void begin(RunContext& ctx);
   virtual void end(RunContext& ctx);

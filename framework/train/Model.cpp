@@ -1,5 +1,6 @@
 #include "framework/train/Model.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -110,6 +111,31 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
     throw Error(fmt::format("{}: initial_epoch must be in [0, epoch = {}], got {}", who, epoch, initial_epoch));
   if (valid_frequency < 1)
     throw Error(fmt::format("{}: valid_frequency must be >= 1, got {}", who, valid_frequency));
+  // A pending resume_from(): where the first epoch starts and whether it continues mid-way.
+  int first_epoch = initial_epoch + 1;
+  const bool resuming = resume_.has_value();
+  bool continue_first = false;
+  std::int64_t first_step_in_epoch = 0;
+  std::int64_t start_step = 0;
+  if (resume_) {
+    const TrainProgress r = *resume_;
+    if (initial_epoch != 0 && initial_epoch != r.initial_epoch)
+      throw Error(fmt::format("{}: initial_epoch {} conflicts with the resumed run's initial_epoch {} (pass 0)", who,
+                              initial_epoch, r.initial_epoch));
+    const std::int64_t done = r.epoch_finished ? r.epoch : (r.epoch > 0 ? r.epoch - 1 : r.initial_epoch);
+    if (done > epoch)
+      throw Error(fmt::format("{}: epoch = {} is before the resumed position ({} epochs finished)", who, epoch, done));
+    initial_epoch = static_cast<int>(r.initial_epoch);
+    start_step = r.global_step;
+    if (r.epoch == 0 || r.epoch_finished) {
+      first_epoch = static_cast<int>(std::max<std::int64_t>(r.epoch, r.initial_epoch)) + 1;
+    } else {
+      first_epoch = static_cast<int>(r.epoch);
+      continue_first = true;
+      first_step_in_epoch = r.step_in_epoch;
+    }
+    resume_.reset();
+  }
   CallbackList list(std::move(callbacks));
   CallbackList eval_list = list.filtered([](const Callback& cb) { return cb.runs_in_fit_eval(); });
 
@@ -124,27 +150,44 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
   p.epoch_num = epoch - initial_epoch;
   p.initial_epoch = initial_epoch;
   p.batch_num = train_dataset.num_batches();
-  p.cur_epoch_num = initial_epoch;
+  p.cur_epoch_num = first_epoch - 1;
+  p.cur_step_num = start_step;
   RunContext ctx(p);
+  if (!resuming) progress_ = TrainProgress{0, 0, 0, initial_epoch, false};
 
   network_->set_train(true);
   try {
     list.on_train_begin(ctx);
-    for (int e = initial_epoch + 1; e <= epoch; ++e) {
+    for (int e = first_epoch; e <= epoch; ++e) {
       p.cur_epoch_num = e;
-      p.step_in_epoch = 0;
-      train_dataset.start_epoch(e - 1);
-      list.on_train_epoch_begin(ctx);
+      const bool resumed_epoch = continue_first && e == first_epoch;
+      progress_.epoch = e;
+      progress_.epoch_finished = false;
+      if (resumed_epoch) {
+        // Continue the saved run's epoch with its next batch (its epoch-begin hooks already ran).
+        p.step_in_epoch = first_step_in_epoch;
+        progress_.step_in_epoch = first_step_in_epoch;
+        const DataPosition pos{e - 1, first_step_in_epoch, train_dataset.options().seed};
+        if (train_dataset.position() != pos) train_dataset.seek(pos);
+      } else {
+        p.step_in_epoch = 0;
+        progress_.step_in_epoch = 0;
+        train_dataset.start_epoch(e - 1);
+        list.on_train_epoch_begin(ctx);
+      }
       while (auto batch = train_dataset.next()) {
         ++p.cur_step_num;
-        p.step_in_epoch = step_in_epoch(p.cur_step_num, p.batch_num);
+        ++p.step_in_epoch;
         p.train_dataset_element = std::move(*batch);
         list.on_train_step_begin(ctx);
         p.net_outputs = train_step(p.train_dataset_element);
+        progress_.global_step = p.cur_step_num;
+        progress_.step_in_epoch = p.step_in_epoch;
         list.on_train_step_end(ctx);
         if (ctx.get_stop_requested()) break;
       }
       if (valid_dataset && e % valid_frequency == 0) fit_eval(*valid_dataset, eval_list, p, ctx);
+      progress_.epoch_finished = true;
       list.on_train_epoch_end(ctx);
       p.metrics.clear();
       p.eval_results.clear();
@@ -163,6 +206,20 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
     with_std_exception(p.exception, [&](const std::exception& e) { list.on_exception(ctx, e); });
     throw;
   }
+}
+
+void Model::resume_from(const TrainProgress& progress) {
+  const TrainProgress& r = progress;
+  if (r.global_step < 0 || r.epoch < 0 || r.step_in_epoch < 0 || r.initial_epoch < 0)
+    throw Error(fmt::format("Model::resume_from: negative counter (global_step {}, epoch {}, step_in_epoch {}, "
+                            "initial_epoch {})", r.global_step, r.epoch, r.step_in_epoch, r.initial_epoch));
+  if (r.step_in_epoch > r.global_step)
+    throw Error(fmt::format("Model::resume_from: step_in_epoch {} exceeds global_step {}", r.step_in_epoch,
+                            r.global_step));
+  if (r.epoch > 0 && r.epoch <= r.initial_epoch)
+    throw Error(fmt::format("Model::resume_from: epoch {} is not after initial_epoch {}", r.epoch, r.initial_epoch));
+  progress_ = r;
+  resume_ = r;
 }
 
 void Model::fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p, RunContext& ctx) {

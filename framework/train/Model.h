@@ -17,11 +17,13 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "framework/data/Batch.h"
 #include "framework/tensor/Tensor.h"
+#include "framework/train/TrainState.h"
 
 namespace anvil {
 
@@ -64,7 +66,8 @@ class Model {
   ///   on_train_end
   ///
   /// The DataLoader epoch is e - 1 (0-based), so a run started with initial_epoch sees the batches an
-  /// uninterrupted run would have seen in those epochs. cur_step_num starts at 0 on every call.
+  /// uninterrupted run would have seen in those epochs. cur_step_num starts at 0 on every call, unless
+  /// resume_from() was called before (see there): then the loop continues from that position.
   /// End hooks always fire: after request_stop (the stopping step completes, then on_train_epoch_end
   /// for the partial epoch, then on_train_end) and after an exception thrown by a step, the data
   /// loader or a hook: then on_exception runs on every callback (errors inside are logged, never
@@ -112,6 +115,27 @@ class Model {
   /// comes before optimizer.step()).
   Tensor train_step(const Batch& batch);
 
+  /// Where the last (or running) train()/fit() stands: updated after every step (before
+  /// on_train_step_end, so a callback saving state there sees the step counted) and when an epoch's
+  /// end part begins (epoch_finished is set just before on_train_epoch_end, after fit's evaluation
+  /// pass; a state saved from on_train_epoch_end resumes with the next epoch). Default-constructed
+  /// before the first train().
+  const TrainProgress& progress() const { return progress_; }
+
+  /// Makes the NEXT train()/fit() continue from `progress` instead of starting over (exact resume;
+  /// serialization/Resume.h calls it): cur_step_num starts at progress.global_step, initial_epoch is
+  /// progress.initial_epoch, and the first epoch is progress.epoch + 1 when progress.epoch_finished or
+  /// progress.epoch == 0, else progress.epoch itself, continued with batch step_in_epoch + 1: the
+  /// loader is then positioned at {epoch - 1, step_in_epoch} (DataLoader::seek, keeping its seed; no
+  /// seek when it already stands there) and on_train_epoch_begin does not run again for that epoch.
+  /// The train() call's own initial_epoch must be 0 or equal progress.initial_epoch, and its `epoch`
+  /// at least the last epoch already finished. The request is consumed by that call (also when it
+  /// fails after its argument checks); progress() is set to `progress` immediately.
+  /// Errors: anvil::Error for negative counters or step_in_epoch > global_step.
+  void resume_from(const TrainProgress& progress);
+  /// True while a resume_from() request waits for the next train()/fit().
+  bool resume_pending() const { return resume_.has_value(); }
+
   const std::shared_ptr<nn::Cell>& network() const { return network_; }
   const std::shared_ptr<nn::LossCell>& loss_fn() const { return loss_fn_; }
   const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
@@ -130,6 +154,8 @@ class Model {
   std::shared_ptr<nn::LossCell> loss_fn_;
   std::shared_ptr<Optimizer> optimizer_;
   std::vector<std::shared_ptr<Metric>> metrics_;
+  TrainProgress progress_;
+  std::optional<TrainProgress> resume_;
 };
 
 }  // namespace anvil

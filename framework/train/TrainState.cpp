@@ -1,0 +1,112 @@
+#include "framework/train/TrainState.h"
+
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "framework/core/Error.h"
+#include "framework/core/Log.h"
+#include "framework/data/DataLoader.h"
+#include "framework/nn/Cell.h"
+#include "framework/nn/layers/Dropout.h"
+#include "framework/optim/Optimizer.h"
+#include "framework/train/Callback.h"
+#include "framework/train/Model.h"
+
+namespace anvil {
+
+std::vector<std::pair<std::string, Generator*>> rng_streams(Model& model) {
+  std::vector<std::pair<std::string, Generator*>> out;
+  out.emplace_back(kGlobalRngStream, &default_generator());
+  for (auto& [path, cell] : model.network()->cells_and_names()) {
+    if (auto* d = dynamic_cast<nn::Dropout*>(cell)) out.emplace_back(path.empty() ? "cell" : "cell." + path, &d->generator());
+  }
+  return out;
+}
+
+TrainState capture_train_state(Model& model, const DataLoader& loader,
+                               const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  if (!model.optimizer()) throw Error("capture_train_state: the Model has no optimizer");
+  TrainState st;
+  st.network = model.network()->state_dict();
+  st.optimizer = model.optimizer()->state_dict();
+  st.progress = model.progress();
+  st.data = loader.position();
+  for (auto& [name, gen] : rng_streams(model)) st.rng.push_back({name, gen->state()});
+  std::set<std::string> keys;
+  for (const auto& cb : callbacks) {
+    if (!cb) continue;
+    std::string key = cb->state_key();
+    if (key.empty()) continue;
+    if (!keys.insert(key).second)
+      throw Error(fmt::format("capture_train_state: two callbacks use state_key '{}'", key));
+    st.callbacks.push_back({key, cb->state()});
+  }
+  return st;
+}
+
+void restore_train_state(Model& model, DataLoader& loader, const TrainState& state,
+                         const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  // Validate everything that can be validated before changing anything.
+  auto streams = rng_streams(model);
+  std::map<std::string, const GeneratorState*> saved;
+  for (const auto& g : state.rng) {
+    if (!saved.emplace(g.name, &g.state).second)
+      throw Error(fmt::format("restore_train_state: RNG stream '{}' is given twice", g.name));
+  }
+  std::vector<std::string> missing, unknown;
+  std::set<std::string> have;
+  for (auto& [name, gen] : streams) {
+    have.insert(name);
+    if (!saved.count(name)) missing.push_back(name);
+  }
+  for (const auto& g : state.rng)
+    if (!have.count(g.name)) unknown.push_back(g.name);
+  if (!missing.empty() || !unknown.empty())
+    throw Error(fmt::format("restore_train_state: the RNG streams do not match the network (missing in the "
+                            "state: [{}]; in the state but not in the network: [{}]) — is the network built as "
+                            "in the saved run?",
+                            fmt::join(missing, ", "), fmt::join(unknown, ", ")));
+  const TrainProgress& pr = state.progress;
+  const std::int64_t batches = loader.num_batches();
+  if (state.data.epoch < 0 || state.data.index < 0 || state.data.index > batches)
+    throw Error(fmt::format("restore_train_state: data position (epoch {}, batch {}) is outside the loader "
+                            "({} batches per epoch)", state.data.epoch, state.data.index, batches));
+  if (pr.epoch > 0 && !pr.epoch_finished &&
+      (state.data.epoch != pr.epoch - 1 || state.data.index != pr.step_in_epoch))
+    throw Error(fmt::format("restore_train_state: data position (epoch {}, batch {}) does not match the "
+                            "training position (epoch {}, step {} in it)", state.data.epoch, state.data.index,
+                            pr.epoch, pr.step_in_epoch));
+  std::map<std::string, Callback*> by_key;
+  for (const auto& cb : callbacks) {
+    if (!cb) continue;
+    std::string key = cb->state_key();
+    if (key.empty()) continue;
+    if (!by_key.emplace(key, cb.get()).second)
+      throw Error(fmt::format("restore_train_state: two callbacks use state_key '{}'", key));
+  }
+
+  // 3. counters; 4. data position (no batch replayed); 5. RNG streams; 6. callback states.
+  model.resume_from(pr);
+  loader.seek(state.data);
+  for (auto& [name, gen] : streams) gen->set_state(*saved.at(name));
+  std::set<std::string> restored;
+  for (const auto& cs : state.callbacks) {
+    auto it = by_key.find(cs.key);
+    if (it == by_key.end()) {
+      log(LogLevel::kWarning,
+          fmt::format("resume: saved callback state '{}' is not claimed by any callback (ignored)", cs.key));
+      continue;
+    }
+    it->second->load_state(cs.state);
+    restored.insert(cs.key);
+  }
+  for (const auto& [key, cb] : by_key)
+    if (!restored.count(key))
+      log(LogLevel::kWarning, fmt::format("resume: no saved state for callback '{}' ({}); it starts fresh", key,
+                                          cb->name()));
+}
+
+}  // namespace anvil

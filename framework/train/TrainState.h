@@ -1,0 +1,106 @@
+// TrainState: everything an exact resume needs, as plain in-memory data (spec
+// callbacks-and-checkpointing.md §9). framework/ knows no file format: serialization/Resume.h writes a
+// TrainState into a MindSpore .ckpt and reads it back.
+//
+//   TrainState st = capture_train_state(model, loader, callbacks);   // e.g. inside on_train_step_end
+//   ... write st somewhere, end the process ...
+//   // new process, fresh objects built exactly as before:
+//   load network / optimizer tensors (st.network / st.optimizer), then
+//   restore_train_state(model, loader, st, callbacks);  // counters, data position, RNG, callbacks
+//   model.train(epochs, loader, callbacks);             // continues with the next batch
+//
+// What is captured (and restored, in the spec's order):
+//   * network: Cell::state_dict() (parameters and buffers, MindSpore names) — LIVE handles;
+//   * optimizer: Optimizer::state_dict() ("global_step", "learning_rate", slots) — the learning rate
+//     schedule is part of the optimizer the caller rebuilds; with the restored global step it yields
+//     the same rate;
+//   * progress: Model::progress() (global step, epoch, step in epoch, initial epoch, epoch finished);
+//   * data: DataLoader::position() (epoch, batches consumed, shuffle seed);
+//   * rng: every random stream — "global" (default_generator()) and "cell.<path>" for each Dropout
+//     cell of the network (path as Cell::cells_and_names() gives it, e.g. "cell.layers.2");
+//   * callbacks: (state_key(), state()) of every callback with a non-empty state_key().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/core/Random.h"
+#include "framework/data/DataPosition.h"
+#include "framework/tensor/Tensor.h"
+
+namespace anvil {
+
+class Model;
+class DataLoader;
+class Callback;
+
+/// Where a training run stands, in the loop's terms (see Model::progress / Model::resume_from).
+struct TrainProgress {
+  /// Steps completed (cur_step_num of the last completed step; 0 before any).
+  std::int64_t global_step = 0;
+  /// 1-based epoch of the last completed step (cur_epoch_num); 0 before any epoch began.
+  std::int64_t epoch = 0;
+  /// Steps completed in `epoch` (0 .. batch_num).
+  std::int64_t step_in_epoch = 0;
+  /// initial_epoch of the run that produced this progress.
+  std::int64_t initial_epoch = 0;
+  /// True once the end part of `epoch` began (set just before on_train_epoch_end): a resume then
+  /// starts with epoch + 1; otherwise it continues `epoch` with batch step_in_epoch + 1 (running only
+  /// its epoch-end part when no batch is left).
+  bool epoch_finished = false;
+  bool operator==(const TrainProgress&) const = default;
+};
+
+/// One named random stream.
+struct NamedGeneratorState {
+  std::string name;
+  GeneratorState state;
+  bool operator==(const NamedGeneratorState&) const = default;
+};
+
+/// One callback's saved state (Callback::state_key() / state()).
+struct CallbackState {
+  std::string key;
+  std::string state;
+  bool operator==(const CallbackState&) const = default;
+};
+
+struct TrainState {
+  NamedTensors network;    // Cell::state_dict() of the Model's network (live handles)
+  NamedTensors optimizer;  // Optimizer::state_dict() (scalars fresh, slots live)
+  TrainProgress progress;
+  DataPosition data;
+  std::vector<NamedGeneratorState> rng;
+  std::vector<CallbackState> callbacks;
+};
+
+/// Name of the default generator's stream in TrainState::rng.
+inline constexpr const char* kGlobalRngStream = "global";
+
+/// The random streams of `model`: {"global", default_generator()} then {"cell.<path>", gen} for every
+/// Dropout cell of the network, depth-first. Pointers stay valid as long as the network lives.
+std::vector<std::pair<std::string, Generator*>> rng_streams(Model& model);
+
+/// Captures the state of `model` (network, optimizer, progress, RNG streams), `loader` (position) and
+/// `callbacks` (those with a non-empty state_key(); null entries are skipped).
+/// Preconditions: the Model has an optimizer. Errors: anvil::Error when it has none, when two
+/// callbacks share a state_key, or from Optimizer::state_dict (global step beyond int32).
+TrainState capture_train_state(Model& model, const DataLoader& loader,
+                               const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// Restores everything but the network and optimizer tensors (the caller loads those first), in the
+/// spec's order: progress (Model::resume_from), data
+/// position (DataLoader::seek, no batch replayed), RNG streams, callback states.
+/// RNG streams of `state` that the model lacks, and model streams the state lacks, are errors (the
+/// network is not built as the saved one). Callback states: a callback whose key is absent warns and
+/// starts fresh; a saved key no callback claims warns.
+/// Errors: anvil::Error (nothing changed) when streams do not match, the position is invalid for the
+/// loader (DataLoader::seek's checks) or the progress is inconsistent with it; a callback's
+/// load_state error propagates (earlier parts are then already restored).
+void restore_train_state(Model& model, DataLoader& loader, const TrainState& state,
+                         const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+}  // namespace anvil
