@@ -1,6 +1,7 @@
 # The user commands. Each installs the Debian packages first (idempotent), then configures and builds
 # Release with CMake in build/.
-#   make demo   train LeNet-5 on Fashion-MNIST (3 epochs)
+#   make demo   train LeNet-5 on Fashion-MNIST (3 epochs), save a .ckpt, export it to ONNX and
+#               check the export in ONNX Runtime
 #   make test   run every test except those labelled slow
 #   make bench  training throughput of Anvil vs PyTorch on the same networks, same run
 BUILD ?= build
@@ -19,7 +20,10 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	$(BUILD)/examples/train_lenet --epochs 3
+	mkdir -p $(BUILD)/demo
+	$(BUILD)/examples/train_lenet --epochs 3 --save $(BUILD)/demo/lenet.ckpt
+	$(BUILD)/tools/anvil ckpt info $(BUILD)/demo/lenet.ckpt
+	$(BUILD)/tools/anvil export --model lenet --ckpt $(BUILD)/demo/lenet.ckpt --out $(BUILD)/demo/lenet.onnx --verify
 
 test: build
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS)
