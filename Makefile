@@ -3,7 +3,8 @@
 #   make demo   train LeNet-5 on Fashion-MNIST (3 epochs), save a .ckpt, export it to ONNX and
 #               check the export in ONNX Runtime
 #   make test   run every test except those labelled slow
-#   make bench  training throughput of Anvil vs PyTorch on the same networks, same run
+#   make bench  training throughput of Anvil vs PyTorch on the same networks, same run; checkpoint
+#               save/load bandwidth vs dd and PyTorch; ONNX export time of ResNet-50
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -33,6 +34,8 @@ test-all: build
 
 bench: build
 	bash bench/run.sh $(BUILD)
+	bash bench/ckpt_bench.sh $(BUILD)
+	OMP_NUM_THREADS=1 $(BUILD)/bench/onnx_export_bench
 
 clean:
 	rm -rf $(BUILD)
