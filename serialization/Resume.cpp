@@ -1,7 +1,10 @@
 #include "serialization/Resume.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <type_traits>
 
@@ -10,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/Error.h"
+#include "framework/core/Log.h"
 #include "framework/data/DataLoader.h"
 #include "framework/nn/Cell.h"
 #include "framework/optim/Optimizer.h"
@@ -177,9 +181,93 @@ CheckpointFileInfo save_train_state(const std::string& path, Model& model, const
   return save_checkpoint(*model.network(), path, so);
 }
 
-ResumeResult resume(Model& model, DataLoader& loader, const std::string& path,
+namespace {
+
+// Empty when `file` is a valid resume checkpoint, else the reason it is not.
+std::string invalid_reason(const std::string& file, const ResumeOptions& options) {
+  try {
+    const ParamDict d = load_checkpoint(file, LoadOptions{.specify_prefix = {kResumePrefix},
+                                                          .require_integrity = options.require_integrity,
+                                                          .warn_unverified = false});
+    train_state_from_entries(d, options.loader_name);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+std::string resolve_resume_path(const std::string& path, const ResumeOptions& options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) throw Error(fmt::format("resume: '{}' does not exist", path));
+  if (!fs::is_directory(status)) return path;
+
+  std::vector<std::string> skipped;
+  auto skip = [&](const std::string& what, const std::string& why) {
+    skipped.push_back(fmt::format("{}: {}", what, why));
+    log(LogLevel::kWarning, fmt::format("resume: skipping {}: {}", what, why));
+  };
+  struct Candidate {
+    fs::file_time_type mtime;
+    std::string file;
+  };
+  std::vector<fs::path> pointers, ckpts;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (!e.is_regular_file()) continue;
+    const std::string name = e.path().filename().string();
+    if (name.size() > 7 && name.ends_with(".latest")) pointers.push_back(e.path());
+    else if (name.size() > 5 && name.ends_with(".ckpt") && name[0] != '.') ckpts.push_back(e.path());
+  }
+  if (ec) throw Error(fmt::format("resume: cannot list directory '{}': {}", path, ec.message()));
+  auto newest_valid = [&](std::vector<Candidate> cands) -> std::string {
+    std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+      return a.mtime != b.mtime ? a.mtime > b.mtime : a.file > b.file;
+    });
+    for (const auto& c : cands) {
+      const std::string why = invalid_reason(c.file, options);
+      if (why.empty()) return c.file;
+      skip(c.file, why);
+    }
+    return "";
+  };
+  std::vector<Candidate> targets;
+  for (const auto& ptr : pointers) {
+    std::ifstream in(ptr);
+    std::string line;
+    if (!std::getline(in, line) || line.empty()) {
+      skip("pointer " + ptr.string(), "empty or unreadable");
+      continue;
+    }
+    if (line.find('/') != std::string::npos || line == "." || line == "..") {
+      skip("pointer " + ptr.string(), fmt::format("'{}' is not a basename", line));
+      continue;
+    }
+    const fs::path target = fs::path(path) / line;
+    const auto mtime = fs::last_write_time(target, ec);
+    if (ec) {
+      skip("pointer " + ptr.string(), fmt::format("names '{}', which does not exist", line));
+      continue;
+    }
+    targets.push_back({mtime, target.string()});
+  }
+  if (std::string f = newest_valid(targets); !f.empty()) return f;
+  std::vector<Candidate> all;
+  for (const auto& c : ckpts) {
+    const auto mtime = fs::last_write_time(c, ec);
+    if (!ec) all.push_back({mtime, c.string()});
+  }
+  if (std::string f = newest_valid(all); !f.empty()) return f;
+  throw Error(fmt::format("resume: directory '{}' holds no valid resume checkpoint{}{}", path,
+                          skipped.empty() ? "" : "; skipped: ", fmt::join(skipped, "; ")));
+}
+
+ResumeResult resume(Model& model, DataLoader& loader, const std::string& given_path,
                     const std::vector<std::shared_ptr<Callback>>& callbacks, const ResumeOptions& options) {
   if (!model.optimizer()) throw Error("resume: the Model has no optimizer");
+  const std::string path = resolve_resume_path(given_path, options);
   // 1. Integrity and every resume entry, before anything changes.
   ParamDict entries;
   try {

@@ -89,6 +89,16 @@ CheckpointFileInfo save_train_state(const std::string& path, Model& model, const
                                     const std::vector<std::shared_ptr<Callback>>& callbacks = {},
                                     const ResumeSaveOptions& options = {});
 
+/// What resume() reads for `path`: a regular file is used as given. A directory resolves through its
+/// latest pointers ("<prefix>.latest" files: one line, the basename of the newest committed checkpoint,
+/// spec §5); of the pointers naming a valid checkpoint, the most recently modified target wins. When
+/// there is no pointer or none names a valid file, the newest (modification time, then name) valid
+/// "*.ckpt" of the directory is used. Valid = loads with options.require_integrity and holds a
+/// parseable resume state. Every skipped pointer or file is logged (warning) with its reason.
+/// Errors: anvil::Error naming the path when it does not exist, or when a directory holds no valid
+/// checkpoint (listing what was skipped and why).
+std::string resolve_resume_path(const std::string& path, const ResumeOptions& options = {});
+
 /// Restores a file written by save_train_state (or a checkpoint carrying the same entries) into `model`
 /// (whose network, optimizer and learning-rate schedule must be built as in the saved run), `loader`
 /// (same dataset and options; its seed is taken from the file) and `callbacks`, in the spec's order:
@@ -96,7 +106,7 @@ CheckpointFileInfo save_train_state(const std::string& path, Model& model, const
 /// (all present, no dtype conversion; streamed into the existing buffers); then counters, data position,
 /// RNG streams and callback states (restore_train_state). The next model.train(epoch, loader,
 /// callbacks) continues from the saved position (pass the same total `epoch`; initial_epoch 0).
-/// `path` is used as given (a directory or "latest" is not resolved yet).
+/// `path` is a file, or a directory resolved by resolve_resume_path (ResumeResult::path tells which file).
 /// Errors (nothing changed unless noted): CheckpointError for an unreadable, torn or unverifiable file;
 /// anvil::Error naming the file when it holds no resume state, an entry is malformed, a parameter or
 /// optimizer entry is missing or mismatched, RNG streams differ from the network's, or the position is

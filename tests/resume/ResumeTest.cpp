@@ -4,10 +4,13 @@
 // change; with SGD, Momentum and Adam; shuffled data with prefetch and dropout on.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -397,4 +400,56 @@ TEST(ResumeErrors, ResumeFromRejectsInconsistentProgressAndTrainChecksInitialEpo
   EXPECT_THROW(r.model->train(1, *r.loader), Error);     // epoch 1 is before the resumed position
   EXPECT_THROW(r.model->train(3, *r.loader, {}, 1), Error);  // conflicting initial_epoch
   EXPECT_TRUE(r.model->resume_pending());
+}
+
+namespace {
+// Saves the train state at each of `steps` (file "s<step>" in `dir`) without stopping.
+struct SaveAtSteps : Callback {
+  TrainRun* run;
+  std::vector<std::int64_t> steps;
+  std::string dir;
+  SaveAtSteps(TrainRun* r, std::vector<std::int64_t> s, std::string d) : run(r), steps(std::move(s)), dir(std::move(d)) {}
+  void on_train_step_end(RunContext& ctx) override {
+    const std::int64_t g = ctx.original_args().cur_step_num;
+    if (std::find(steps.begin(), steps.end(), g) == steps.end()) return;
+    save_train_state(dir + "/s" + std::to_string(g), *run->model, *run->loader, run->callbacks(),
+                     ResumeSaveOptions{.durable = false});
+  }
+};
+}  // namespace
+
+TEST(ResumeDirectory, FollowsLatestPointerElseNewestValidCheckpoint) {
+  namespace fs = std::filesystem;
+  testutil::TempDir dir;
+  const std::string d = dir.path().string();
+  {
+    TrainRun r = build({"sgd", false});
+    auto cbs = r.callbacks();
+    cbs.push_back(std::make_shared<SaveAtSteps>(&r, std::vector<std::int64_t>{3, 6}, d));
+    r.model->train(1, *r.loader, cbs);
+  }
+  const std::string s3 = d + "/s3.ckpt", s6 = d + "/s6.ckpt";
+  fs::last_write_time(s3, fs::file_time_type::clock::now() - std::chrono::seconds(10));
+  EXPECT_EQ(resolve_resume_path(s3), s3);               // a file is used as given
+  EXPECT_EQ(resolve_resume_path(d), s6);                // no pointer: newest valid file
+  { std::ofstream(d + "/run.latest") << "s3.ckpt\n"; }
+  EXPECT_EQ(resolve_resume_path(d), s3);                // the pointer wins
+  { std::ofstream(d + "/run.latest") << "gone.ckpt\n"; }
+  EXPECT_EQ(resolve_resume_path(d), s6);                // dangling pointer: fall back
+  {
+    // A newer torn copy of s6 is skipped (require_integrity).
+    const std::string bytes = read_file(s6);
+    std::ofstream(d + "/torn.ckpt", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    fs::last_write_time(d + "/torn.ckpt", fs::file_time_type::clock::now() + std::chrono::seconds(10));
+  }
+  EXPECT_EQ(resolve_resume_path(d), s6);
+  { std::ofstream(d + "/run.latest") << "s3.ckpt\n"; }
+  TrainRun r = build({"sgd", false});
+  const ResumeResult res = resume(*r.model, *r.loader, d, r.callbacks());
+  EXPECT_EQ(res.path, s3);
+  EXPECT_EQ(res.progress.global_step, 3);
+  EXPECT_EQ(r.counter->steps, 3);
+  testutil::TempDir empty;
+  EXPECT_THROW(resolve_resume_path(empty.path().string()), Error);
+  EXPECT_THROW(resolve_resume_path(d + "/missing.ckpt"), Error);
 }
