@@ -8,11 +8,13 @@
 //
 // Counters (spec §1):
 //   cur_step_num   global step: 0 before the first step, +1 per step, never reset per epoch; a new
-//                  train() restarts it at 0 (also with initial_epoch). In eval: 1, 2, ... per batch.
+//                  train() restarts it at 0 (also with initial_epoch), except after Model::resume_from
+//                  (exact resume), where it continues from the saved step. In eval: 1, 2, ... per batch.
 //   cur_epoch_num  1-based epoch number (initial_epoch + 1 for the first epoch a train() runs).
 //   epoch_num      epoch - initial_epoch (epochs this call trains).
 //   batch_num      batches per epoch of the dataset being iterated (DataLoader::num_batches()).
-//   step_in_epoch  (cur_step_num - 1) mod batch_num + 1 (1-based step in the epoch; 0 before a step).
+//   step_in_epoch  1-based step in the epoch (0 before its first step); in train equal to
+//                  (cur_step_num - 1) mod batch_num + 1 when every epoch has batch_num batches.
 #pragma once
 
 #include <cstdint>

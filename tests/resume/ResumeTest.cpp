@@ -47,14 +47,16 @@ constexpr int kEpochs = 3;  // 100 examples, batch 16 -> 7 batches per epoch (la
 struct Config {
   std::string opt = "adam";  // "sgd", "momentum", "adam"
   bool schedule = false;
+  bool fit = false;  // Model::fit with a validation pass every epoch instead of Model::train
 };
 
-std::string encode(const Config& c) { return c.opt + (c.schedule ? ":sched" : ":const"); }
+std::string encode(const Config& c) { return c.opt + (c.schedule ? ":sched" : ":const") + (c.fit ? ":fit" : ""); }
 Config decode(const std::string& s) {
   Config c;
   const auto colon = s.find(':');
   c.opt = s.substr(0, colon);
-  c.schedule = colon != std::string::npos && s.substr(colon + 1) == "sched";
+  c.schedule = s.find(":sched") != std::string::npos;
+  c.fit = s.find(":fit") != std::string::npos;
   return c;
 }
 
@@ -81,6 +83,8 @@ struct TrainRun {
   std::shared_ptr<Optimizer> opt;
   std::unique_ptr<Model> model;
   std::unique_ptr<DataLoader> loader;
+  std::unique_ptr<DataLoader> valid;
+  bool fit = false;
   std::shared_ptr<LossRecorder> rec = std::make_shared<LossRecorder>();
   std::shared_ptr<StepCounter> counter = std::make_shared<StepCounter>();
   std::vector<std::shared_ptr<Callback>> callbacks() const { return {rec, counter}; }
@@ -108,7 +112,18 @@ TrainRun build(const Config& c, bool with_dropout = true) {
   auto data = testutil::separable_dataset(100, 16, 5, 42);
   r.loader = std::make_unique<DataLoader>(data, DataLoaderOptions{.batch_size = 16, .shuffle = true, .seed = 77,
                                                                  .prefetch = 2});
+  r.valid = std::make_unique<DataLoader>(testutil::separable_dataset(40, 16, 5, 43),
+                                        DataLoaderOptions{.batch_size = 20, .shuffle = false});
+  r.fit = c.fit;
   return r;
+}
+
+// train() or fit() (with the validation loader) over `epochs` epochs.
+void run_loop(TrainRun& r, int epochs, const std::vector<std::shared_ptr<Callback>>& cbs) {
+  if (r.fit)
+    r.model->fit(epochs, *r.loader, *r.valid, cbs);
+  else
+    r.model->train(epochs, *r.loader, cbs);
 }
 
 // Saves the train state at global step k from on_train_step_end, then stops the loop.
@@ -159,7 +174,7 @@ std::string self_exe() {
 // The uninterrupted run: all kEpochs epochs.
 TrainRun straight(const Config& c) {
   TrainRun r = build(c);
-  r.model->train(kEpochs, *r.loader, r.callbacks());
+  run_loop(r, kEpochs, r.callbacks());
   return r;
 }
 
@@ -187,7 +202,7 @@ void check_resume_at_step(const Config& c, std::int64_t k) {
     auto saver = std::make_shared<SaveAndStop>(&r, k, ckpt);
     auto cbs = r.callbacks();
     cbs.push_back(saver);
-    r.model->train(kEpochs, *r.loader, cbs);
+    run_loop(r, kEpochs, cbs);
     first = r.rec->losses;
   }
   ASSERT_EQ(static_cast<std::int64_t>(first.size()), k);
@@ -214,7 +229,7 @@ TEST(ResumeChild, ResumeAndFinish) {
   TrainRun r = build(decode(cfg));
   const ResumeResult res = resume(*r.model, *r.loader, ckpt, r.callbacks());
   EXPECT_EQ(res.progress.global_step, r.counter->steps);
-  r.model->train(kEpochs, *r.loader, r.callbacks());
+  run_loop(r, kEpochs, r.callbacks());
   EXPECT_EQ(r.counter->steps, 21);
   std::ofstream f(out, std::ios::binary);
   f << fingerprint(r);
@@ -250,6 +265,12 @@ TEST(ExactResume, SgdAfterLrChange) { check_resume_at_step({"sgd", true}, 12); }
 TEST(ExactResume, MomentumAfterLrChange) { check_resume_at_step({"momentum", true}, 12); }
 TEST(ExactResume, AdamAfterLrChange) { check_resume_at_step({"adam", true}, 16); }
 TEST(ExactResume, AdamBeforeLrChange) { check_resume_at_step({"adam", true}, 5); }
+
+// Model::fit: the validation passes (dropout off) do not disturb the resumed stream.
+TEST(ExactResume, FitMidEpochAndAtBoundary) {
+  check_resume_at_step({"adam", true, true}, 10);
+  check_resume_at_step({"momentum", false, true}, 7);
+}
 
 // Saved after train() returned at an epoch end (epoch-end hooks ran): the resume starts the next epoch.
 TEST(ExactResume, AfterTrainReturnedAtEpochEnd) {
