@@ -19,6 +19,7 @@
 #include "framework/optim/Optimizer.h"
 #include "framework/train/Callback.h"
 #include "framework/train/Model.h"
+#include "framework/train/RunContext.h"
 #include "serialization/CheckpointError.h"
 #include "serialization/LoadParam.h"
 
@@ -168,10 +169,26 @@ TrainState train_state_from_entries(const ParamDict& dict, const std::string& lo
   return st;
 }
 
+namespace {
+CheckpointFileInfo write_train_state(const std::string& path, Model& model, const TrainState& st,
+                                     const ResumeSaveOptions& options);
+}  // namespace
+
 CheckpointFileInfo save_train_state(const std::string& path, Model& model, const DataLoader& loader,
                                     const std::vector<std::shared_ptr<Callback>>& callbacks,
                                     const ResumeSaveOptions& options) {
-  const TrainState st = capture_train_state(model, loader, callbacks);
+  return write_train_state(path, model, capture_train_state(model, loader, callbacks), options);
+}
+
+CheckpointFileInfo save_train_state(const std::string& path, const RunContext& ctx, const ResumeSaveOptions& options) {
+  const TrainState st = capture_train_state(ctx);
+  return write_train_state(path, *ctx.original_args().model, st, options);
+}
+
+namespace {
+
+CheckpointFileInfo write_train_state(const std::string& path, Model& model, const TrainState& st,
+                                     const ResumeSaveOptions& options) {
   SaveOptions so;
   so.optimizer = model.optimizer().get();
   so.append_info = train_state_append_info(st, options.loader_name);
@@ -180,6 +197,8 @@ CheckpointFileInfo save_train_state(const std::string& path, Model& model, const
   so.durable = options.durable;
   return save_checkpoint(*model.network(), path, so);
 }
+
+}  // namespace
 
 namespace {
 

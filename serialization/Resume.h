@@ -40,6 +40,7 @@ namespace anvil {
 class Model;
 class DataLoader;
 class Callback;
+class RunContext;
 
 /// Reserved tag prefix of the resume entries.
 inline constexpr const char* kResumePrefix = "__resume__.";
@@ -98,6 +99,11 @@ CheckpointFileInfo save_train_state(const std::string& path, Model& model, const
 /// Errors: anvil::Error naming the path when it does not exist, or when a directory holds no valid
 /// checkpoint (listing what was skipped and why).
 std::string resolve_resume_path(const std::string& path, const ResumeOptions& options = {});
+
+/// The same from inside a training hook: capture_train_state(ctx) (the loop's Model, train_dataset
+/// and callbacks), written as above. Errors: also when ctx is not a training loop's.
+CheckpointFileInfo save_train_state(const std::string& path, const RunContext& ctx,
+                                    const ResumeSaveOptions& options = {});
 
 /// Restores a file written by save_train_state (or a checkpoint carrying the same entries) into `model`
 /// (whose network, optimizer and learning-rate schedule must be built as in the saved run), `loader`

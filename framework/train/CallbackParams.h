@@ -34,11 +34,14 @@ class LossCell;
 class Optimizer;
 class DataLoader;
 class CallbackList;
+class Model;
 
 struct CallbackParams {
   // ---- common to train and eval ----
   /// "train" while training (also in the epoch-end part of fit), "eval" while evaluating.
   std::string mode = "train";
+  /// The Model running the loop (e.g. for capture_train_state(RunContext&) in TrainState.h).
+  Model* model = nullptr;
   /// The network being trained/evaluated (Model's network).
   nn::Cell* network = nullptr;
   /// The callbacks of the running loop (in fit's evaluation pass: only those that take part in it).

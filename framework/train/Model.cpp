@@ -141,6 +141,7 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
 
   CallbackParams p;
   p.mode = "train";
+  p.model = this;
   p.network = network_.get();
   p.train_network = network_.get();
   p.loss_fn = loss_fn_.get();
@@ -254,6 +255,7 @@ void Model::fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p,
 std::map<std::string, double> Model::eval(DataLoader& valid_dataset, std::vector<std::shared_ptr<Callback>> callbacks) {
   CallbackList list(std::move(callbacks));
   CallbackParams p;
+  p.model = this;
   p.network = network_.get();
   p.loss_fn = loss_fn_.get();
   p.optimizer = optimizer_.get();

@@ -13,6 +13,8 @@
 #include "framework/nn/layers/Dropout.h"
 #include "framework/optim/Optimizer.h"
 #include "framework/train/Callback.h"
+#include "framework/train/CallbackList.h"
+#include "framework/train/RunContext.h"
 #include "framework/train/Model.h"
 
 namespace anvil {
@@ -45,6 +47,14 @@ TrainState capture_train_state(Model& model, const DataLoader& loader,
     st.callbacks.push_back({key, cb->state()});
   }
   return st;
+}
+
+TrainState capture_train_state(const RunContext& ctx) {
+  const CallbackParams& p = ctx.original_args();
+  if (p.mode != "train" || !p.model || !p.train_dataset || !p.list_callback)
+    throw Error(fmt::format("capture_train_state: not inside a training loop (mode '{}'); call it from a "
+                            "train hook", p.mode));
+  return capture_train_state(*p.model, *p.train_dataset, p.list_callback->callbacks());
 }
 
 void restore_train_state(Model& model, DataLoader& loader, const TrainState& state,

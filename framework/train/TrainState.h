@@ -36,6 +36,7 @@ namespace anvil {
 class Model;
 class DataLoader;
 class Callback;
+class RunContext;
 
 /// Where a training run stands, in the loop's terms (see Model::progress / Model::resume_from).
 struct TrainProgress {
@@ -90,6 +91,12 @@ std::vector<std::pair<std::string, Generator*>> rng_streams(Model& model);
 /// callbacks share a state_key, or from Optimizer::state_dict (global step beyond int32).
 TrainState capture_train_state(Model& model, const DataLoader& loader,
                                const std::vector<std::shared_ptr<Callback>>& callbacks = {});
+
+/// The same, from inside a training hook (e.g. a checkpoint callback's on_train_step_end): the loop's
+/// Model, train_dataset and callbacks (original_args().model / train_dataset / list_callback).
+/// Errors: anvil::Error when the context is not a training loop's (mode "train" with those fields
+/// set: e.g. in eval() or fit's evaluation pass), and those of the overload above.
+TrainState capture_train_state(const RunContext& ctx);
 
 /// Restores everything but the network and optimizer tensors (the caller loads those first), in the
 /// spec's order: progress (Model::resume_from), data

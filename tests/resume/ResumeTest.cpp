@@ -134,7 +134,7 @@ struct SaveAndStop : Callback {
   SaveAndStop(TrainRun* r, std::int64_t k_, std::string p) : run(r), k(k_), path(std::move(p)) {}
   void on_train_step_end(RunContext& ctx) override {
     if (ctx.original_args().cur_step_num != k) return;
-    save_train_state(path, *run->model, *run->loader, run->callbacks(), ResumeSaveOptions{.durable = false});
+    save_train_state(path, ctx, ResumeSaveOptions{.durable = false});  // the loop's Model, loader, callbacks
     ctx.request_stop();
   }
 };
@@ -473,4 +473,21 @@ TEST(ResumeDirectory, FollowsLatestPointerElseNewestValidCheckpoint) {
   testutil::TempDir empty;
   EXPECT_THROW(resolve_resume_path(empty.path().string()), Error);
   EXPECT_THROW(resolve_resume_path(d + "/missing.ckpt"), Error);
+}
+
+TEST(ResumeErrors, CaptureFromAnEvalHookIsRejected) {
+  struct Capture : Callback {
+    int threw = 0;
+    void on_eval_step_end(RunContext& c) override {
+      try {
+        capture_train_state(c);
+      } catch (const Error&) {
+        ++threw;
+      }
+    }
+  };
+  TrainRun r = build({"sgd", false});
+  auto cap = std::make_shared<Capture>();
+  r.model->eval(*r.valid, {cap});
+  EXPECT_EQ(cap->threw, 2);  // two validation batches
 }
