@@ -29,6 +29,7 @@
 #include "framework/train/Model.h"
 #include "framework/train/TrainState.h"
 #include "serialization/Checkpoint.h"
+#include "serialization/LoadParam.h"
 #include "serialization/Resume.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
@@ -490,4 +491,47 @@ TEST(ResumeErrors, CaptureFromAnEvalHookIsRejected) {
   auto cap = std::make_shared<Capture>();
   r.model->eval(*r.valid, {cap});
   EXPECT_EQ(cap->threw, 2);  // two validation batches
+}
+
+TEST(ResumeFile, LoadsIntoAPlainNetworkLikeAnyMindSporeCheckpoint) {
+  testutil::TempDir dir;
+  const std::string ckpt = dir.file("state.ckpt");
+  TrainRun r = build({"momentum", false});
+  auto cbs = r.callbacks();
+  cbs.push_back(std::make_shared<SaveAndStop>(&r, 5, ckpt));
+  r.model->train(kEpochs, *r.loader, cbs);
+  TrainRun fresh = build({"momentum", false});
+  auto [param_not_load, ckpt_not_load] = load_param_into_net(*fresh.net, load_checkpoint(ckpt));
+  EXPECT_TRUE(param_not_load.empty());
+  EXPECT_NE(std::find(ckpt_not_load.begin(), ckpt_not_load.end(), "__resume__.trainer"), ckpt_not_load.end());
+  EXPECT_NE(std::find(ckpt_not_load.begin(), ckpt_not_load.end(), "moments.0.weight"), ckpt_not_load.end());
+  for (const auto& [name, t] : r.net->state_dict()) {
+    const Tensor loaded = [&] {
+      for (const auto& [n2, t2] : fresh.net->state_dict())
+        if (n2 == name) return t2;
+      return Tensor();
+    }();
+    ASSERT_TRUE(loaded.defined()) << name;
+    EXPECT_EQ(std::memcmp(t.data_ptr(), loaded.data_ptr(), t.nbytes()), 0) << name;
+  }
+}
+
+TEST(ResumeErrors, TornFileIsRejectedBeforeAnythingChanges) {
+  testutil::TempDir dir;
+  const std::string ckpt = dir.file("state.ckpt");
+  {
+    TrainRun r = build({"adam", false});
+    auto cbs = r.callbacks();
+    cbs.push_back(std::make_shared<SaveAndStop>(&r, 4, ckpt));
+    r.model->train(kEpochs, *r.loader, cbs);
+  }
+  const std::string bytes = read_file(ckpt);
+  const std::string torn = dir.file("torn.ckpt");
+  std::ofstream(torn, std::ios::binary) << bytes.substr(0, bytes.size() - 9);
+  TrainRun r = build({"adam", false});
+  const std::string before = fingerprint(r);
+  EXPECT_THROW(resume(*r.model, *r.loader, torn, r.callbacks()), Error);
+  EXPECT_TRUE(fingerprint(r) == before);
+  EXPECT_FALSE(r.model->resume_pending());
+  EXPECT_EQ(r.loader->position(), (DataPosition{0, 0, 77}));
 }
