@@ -289,8 +289,11 @@ void ModelCheckpoint::on_train_begin(RunContext& ctx) {
   if (!run_start_time_ns_) run_start_time_ns_ = now;
   if (!last_save_time_ns_) last_save_time_ns_ = now;
   step_offset_ = p.initial_epoch * p.batch_num;
-  if (!adopted_) last_steps_save_ = step_offset_;
-  else last_steps_save_ = std::max(last_steps_save_, std::int64_t{0});
+  if (!adopted_) {
+    // A new train() restarts the global step (MindSpore): the schedule restarts with it.
+    last_steps_save_ = step_offset_;
+    last_saved_global_step_ = -1;
+  }
 }
 
 void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
@@ -311,7 +314,19 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
 
 void ModelCheckpoint::on_train_end(RunContext& ctx) {
   const auto& p = ctx.original_args();
-  if (!p.exception && config_.has_periodic_trigger() && p.cur_step_num > 0) {
+  if (p.exception) {
+    // The loop is failing already: wait for the writer and log its error (never replace the original).
+    wait_writer();
+    if (writer_error_) {
+      try {
+        std::rethrow_exception(std::exchange(writer_error_, nullptr));
+      } catch (const std::exception& e) {
+        log(LogLevel::kError, fmt::format("ModelCheckpoint '{}': asynchronous save failed: {}", prefix_, e.what()));
+      }
+    }
+    return;
+  }
+  if (config_.has_periodic_trigger() && p.cur_step_num > 0) {
     const std::int64_t global = step_offset_ + p.cur_step_num;
     if (global != last_saved_global_step_) {
       rethrow_async_error(false);

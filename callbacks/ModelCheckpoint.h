@@ -38,8 +38,8 @@
 //
 // Triggers (OR'ed; never two saves at one global step):
 //   steps:   global_step - last steps-triggered save >= save_checkpoint_steps;
-//   seconds: clock now - recorded trigger time of the last committed save (train begin before the first)
-//            > save_checkpoint_seconds;
+//   seconds: clock now - recorded trigger time of the last committed save of any trigger (train begin
+//            before the first) > save_checkpoint_seconds;
 //   end:     at on_train_end (not after an exception) when a periodic trigger is configured and the final
 //            step was not saved;
 //   exception: in on_exception when exception_save (synchronous; the exception then propagates).
@@ -65,7 +65,8 @@
 // Async (config.async_save = kThread): at a trigger the training thread copies every tensor to save
 // (clone), then one background thread writes, commits and runs retention. At most one save is in flight:
 // a trigger while one is running waits for it (async_pending "wait") or is dropped with a warning
-// ("skip"). A writer error is rethrown on the training thread at this callback's next hook that finds
+// ("skip"; a dropped steps-triggered save still restarts the steps count, so the next one is due N steps
+// later). A writer error is rethrown on the training thread at this callback's next hook that finds
 // the writer done, and at on_train_end, which waits for the writer. The destructor waits and logs.
 //
 // cb_params: last_save_ckpt_step (global step) and latest_ckpt_file (full path) are set when a save is
@@ -127,6 +128,7 @@ class ModelCheckpoint : public Callback {
   /// pending async error first. Errors: the save's (the training loop then fails).
   void on_train_step_end(RunContext& ctx) override;
   /// End save when due (not after an exception), then waits for the async writer and rethrows its error.
+  /// After an exception (cb_params.exception set) it only waits for the writer and logs its error.
   void on_train_end(RunContext& ctx) override;
   /// With exception_save: drains the async writer, then synchronously commits the breakpoint file.
   /// Failures are logged, never thrown (the original exception must propagate).

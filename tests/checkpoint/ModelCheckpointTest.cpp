@@ -124,7 +124,7 @@ TEST(ModelCheckpoint, NamesFor2EpochsOf3StepsEvery2Steps) {
   auto ckpt = std::make_shared<ModelCheckpoint>(
       "CKP", dir.path().string(),
       CheckpointConfig{.save_checkpoint_steps = 2, .append_info = {std::string("epoch_num"), std::string("step_num")}},
-      fast());
+      ModelCheckpointOptions{.durable = true});  // the real fsync path once
   std::vector<std::pair<std::int64_t, std::string>> seen;
   auto probe = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [&](RunContext& c) {
     seen.emplace_back(c.original_args().last_save_ckpt_step, fs::path(c.original_args().latest_ckpt_file).filename());
@@ -529,4 +529,52 @@ TEST(ModelCheckpoint, ResumeAdoptsTheEarlierRunAndContinuesRetention) {
   auto m = manifest_of(dir.path() / "CKP-2_3.ckpt");
   EXPECT_EQ(m["global_step"], 6);
   EXPECT_EQ(m["owner"], owner);
+}
+
+// ---- content options ----
+
+TEST(ModelCheckpoint, SavedNetworkAndAppendDict) {
+  testutil::TempDir dir;
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto other = testutil::make_mlp_model(4, 5, 3, 7);
+  auto loader = small_loader();
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      "CKP", dir.path().string(),
+      CheckpointConfig{.save_checkpoint_steps = 3,
+                       .saved_network = other.net,
+                       .append_info = {AppendInfo{{"lr", 0.5}, {"note", std::string("hi")}}, std::string("epoch_num")}},
+      fast());
+  s.model->train(1, *loader, {ckpt});
+  ParamDict d = load_checkpoint(dir.file("CKP-1_3.ckpt"), {.require_integrity = true});
+  std::vector<std::string> expected;
+  for (const auto& [n, t] : other.net->state_dict()) expected.push_back(n);
+  expected.insert(expected.end(), {"epoch_num", "lr", "note"});  // no optimizer state with saved_network
+  EXPECT_EQ(d.names(), expected);
+  EXPECT_EQ(d.string("note"), "hi");
+  {
+    auto fresh = testutil::make_mlp_model(4, 5, 3, 99);
+    auto [missing, unused] = load_param_into_net(*fresh.net, d, true);
+    EXPECT_TRUE(missing.empty());
+    EXPECT_EQ(snapshot(*fresh.net, nullptr), snapshot(*other.net, nullptr));
+  }
+}
+
+TEST(ModelCheckpoint, KeepBestKByLossOnDisk) {
+  testutil::TempDir dir;
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  std::vector<double> losses;
+  auto rec = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{
+      .on_train_step_end = [&](RunContext& c) { losses.push_back(c.original_args().net_outputs.item()); }});
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      "CKP", dir.path().string(),
+      CheckpointConfig{.save_checkpoint_steps = 1, .keep_checkpoint_max = 1, .keep_best_k = 1, .monitor = "loss"},
+      fast());
+  s.model->train(3, *loader, {rec, ckpt});
+  ASSERT_EQ(losses.size(), 9u);
+  const auto best = static_cast<int>(std::min_element(losses.begin(), losses.end()) - losses.begin()) + 1;
+  V expected = {"CKP-3_3.ckpt"};
+  const std::string best_name = ModelCheckpoint::checkpoint_name("CKP", (best - 1) / 3 + 1, (best - 1) % 3 + 1);
+  if (best_name != expected[0]) expected.insert(expected.begin(), best_name);
+  EXPECT_EQ(ckpts(dir.path()), sorted(expected));
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "callbacks/Retention.h"
 
 using namespace anvil;
@@ -17,7 +19,7 @@ constexpr std::int64_t kStart = 1000 * kMin;
 // One save per minute for `n` minutes: f0 at the run's start, f1 one minute later, ...
 std::vector<RetentionCandidate> per_minute(int n) {
   std::vector<RetentionCandidate> c;
-  for (int i = 0; i < n; ++i) c.push_back({"f" + std::to_string(i), i + 1, kStart + i * kMin});
+  for (int i = 0; i < n; ++i) c.push_back({fmt::format("f{}", i), i + 1, kStart + i * kMin});  // (operator+ trips g++ 12 -Wrestrict)
   return c;
 }
 
