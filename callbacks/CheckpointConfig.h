@@ -82,7 +82,8 @@ struct CheckpointConfig {
   std::vector<int> save_on_signals{};
   /// Adopt the files (owner id, prefix, trigger state) of an earlier run of this prefix in the directory.
   bool resume = false;
-  /// Write the resume state entries (§9). Accepted; ModelCheckpoint does not write them yet.
+  /// Write the exact-resume entries (§9: "__resume__.*", see serialization/Resume.h) into every
+  /// checkpoint (not with saved_network).
   bool save_resume_state = true;
   /// Async: a trigger while a save is in flight "wait"s for it or is dropped with a warning ("skip").
   std::string async_pending = "wait";

@@ -19,10 +19,12 @@
 #include "framework/core/Log.h"
 #include "framework/nn/Cell.h"
 #include "framework/optim/Optimizer.h"
+#include "framework/train/TrainState.h"
 #include "serialization/AtomicFile.h"
 #include "serialization/CheckpointReader.h"
 #include "serialization/CheckpointWriter.h"
 #include "serialization/FileIo.h"
+#include "serialization/Resume.h"
 
 namespace fs = std::filesystem;
 
@@ -43,6 +45,7 @@ struct ModelCheckpoint::Job {
   std::optional<double> monitored;
   std::int64_t last_steps_save = 0;
   std::int64_t seq = 0;
+  bool resume_state = false;     // the __resume__.* entries were written
 };
 
 namespace {
@@ -396,6 +399,27 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
       if (auto* t = std::get_if<Tensor>(&v)) v = t->clone();
     job->append.emplace_back(k, v);
   }
+  if (config_.save_resume_state && !config_.saved_network) {
+    // §9 entries through framework/train's TrainState and serialization/Resume's encoding. A capture
+    // failure (e.g. a loop without a DataLoader) does not fail the save: it is written without them.
+    try {
+      if (!p.model || !p.train_dataset || !p.list_callback || p.mode != "train")
+        throw Error("the loop does not expose its Model, train_dataset and callbacks");
+      const TrainState st = capture_train_state(ctx);
+      for (auto& [k, v] : train_state_append_info(st)) {
+        if (std::any_of(job->append.begin(), job->append.end(), [&](const auto& e) { return e.first == k; })) continue;
+        if (snapshot)
+          if (auto* t = std::get_if<Tensor>(&v)) v = t->clone();
+        job->append.emplace_back(k, v);
+      }
+      job->resume_state = true;
+    } catch (const std::exception& e) {
+      if (!resume_state_warned_)
+        log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': checkpoints are written without resume state: {}",
+                                            prefix_, e.what()));
+      resume_state_warned_ = true;
+    }
+  }
   for (const auto& [k, v] : p.eval_results) job->metrics[k] = v;
   for (const auto& [k, v] : p.metrics) job->metrics[k] = v;
   if (auto loss = monitored_value(p, "loss")) job->metrics["loss"] = *loss;
@@ -494,8 +518,8 @@ void ModelCheckpoint::write_job(Job& job) {
                         {"parent", job.parent},
                         {"metrics", job.metrics},
                         {"monitor", config_.monitor},
-                        {"resume_state", false},
-                        {"exact_resume", false},
+                        {"resume_state", job.resume_state},
+                        {"exact_resume", job.resume_state && !job.breakpoint},
                         {"trigger_state", {{"last_steps_save", job.last_steps_save}, {"last_save_time_ns", job.wall_time_ns}}}};
     if (job.monitored) m["monitored_value"] = *job.monitored;
     {

@@ -28,7 +28,13 @@
 // Content of a checkpoint: every parameter and buffer of the train network (or config.saved_network) in
 // state_dict() order, then the optimizer's state (not with saved_network), then "epoch_num" /
 // "step_num" when listed in append_info (Int64 0-d: cur_epoch_num, and initial_epoch * batch_num +
-// cur_step_num), then the append_info dict. The resume state entries (§9) are not written yet.
+// cur_step_num), then the append_info dict, then (config.save_resume_state, not with saved_network) the
+// exact-resume entries of serialization/Resume.h (train_state_append_info of capture_train_state(ctx):
+// "epoch_num"/"step_num" unless already written, "__resume__.trainer", "__resume__.data.train",
+// "__resume__.rng.*", "__resume__.callback.*"), so anvil::resume(model, loader, file_or_directory)
+// continues bit-exactly from any periodic checkpoint. The manifest records "resume_state" and
+// "exact_resume" (false for breakpoint files: the failed step may be partly applied). When the state
+// cannot be captured, checkpoints are written without it (one warning).
 //
 // Commit protocol (§5), for checkpoint X: the data goes to ".X.tmp-O-<seq>" (fsync, mode 0400), the
 // manifest to ".X.manifest.json.tmp-O-<seq>" (fsync); if X exists and is not owned by this
@@ -186,6 +192,7 @@ class ModelCheckpoint : public Callback {
   std::int64_t last_saved_global_step_ = -1;       // never two saves at one global step
   bool adopted_ = false;                           // resume adopted an earlier run's trigger state
   bool graph_meta_done_ = false;
+  bool resume_state_warned_ = false;
   std::string latest_file_;
   std::string parent_;                             // basename of the previous checkpoint (manifest "parent")
 

@@ -19,6 +19,7 @@
 #include "framework/core/Error.h"
 #include "serialization/Checkpoint.h"
 #include "serialization/LoadParam.h"
+#include "serialization/Resume.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
 
@@ -577,4 +578,43 @@ TEST(ModelCheckpoint, KeepBestKByLossOnDisk) {
   const std::string best_name = ModelCheckpoint::checkpoint_name("CKP", (best - 1) / 3 + 1, (best - 1) % 3 + 1);
   if (best_name != expected[0]) expected.insert(expected.begin(), best_name);
   EXPECT_EQ(ckpts(dir.path()), sorted(expected));
+}
+
+// ---- exact resume from a ModelCheckpoint file (save_resume_state, serialization/Resume.h) ----
+
+TEST(ModelCheckpoint, KilledRunResumesFromItsDirectoryBitExactly) {
+  const CheckpointConfig cfg{.save_checkpoint_steps = 1, .keep_checkpoint_max = 3};
+  testutil::TempDir a_dir, b_dir;
+  Snapshot uninterrupted;
+  {
+    auto s = testutil::make_mlp_model(4, 8, 3, 1);
+    auto loader = small_loader();
+    s.model->train(2, *loader, {std::make_shared<ModelCheckpoint>("CKP", a_dir.path().string(), cfg, fast())});
+    uninterrupted = snapshot(*s.net, s.opt.get());
+  }
+  {  // run B, phase 1: stops after step 2 (as if killed right after that checkpoint)
+    auto s = testutil::make_mlp_model(4, 8, 3, 1);
+    auto loader = small_loader();
+    auto stop = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [](RunContext& c) {
+      if (c.original_args().cur_step_num == 2) c.request_stop();
+    }});
+    s.model->train(2, *loader, {std::make_shared<ModelCheckpoint>("CKP", b_dir.path().string(), cfg, fast()), stop});
+  }
+  EXPECT_EQ(manifest_of(b_dir.path() / "CKP-1_2.ckpt")["exact_resume"], true);
+  {  // phase 2: fresh objects, resume through the directory's latest pointer, same policy
+    auto s = testutil::make_mlp_model(4, 8, 3, 42);  // other init: everything comes from the file
+    auto loader = small_loader();
+    CheckpointConfig resume_cfg = cfg;
+    resume_cfg.resume = true;
+    std::vector<std::shared_ptr<Callback>> cbs = {
+        std::make_shared<ModelCheckpoint>("CKP", b_dir.path().string(), resume_cfg, fast())};
+    ResumeResult r = resume(*s.model, *loader, b_dir.path().string(), cbs);
+    EXPECT_EQ(fs::path(r.path).filename(), "CKP-1_2.ckpt");
+    s.model->train(2, *loader, cbs);
+    EXPECT_EQ(snapshot(*s.net, s.opt.get()), uninterrupted);
+  }
+  // Retention ended with the same set as the uninterrupted run, with the same checkpoint contents.
+  EXPECT_EQ(listing(b_dir.path()), listing(a_dir.path()));
+  for (const auto& n : ckpts(a_dir.path()))
+    EXPECT_EQ(read_text(b_dir.path() / n), read_text(a_dir.path() / n)) << n;
 }
