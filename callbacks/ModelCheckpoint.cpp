@@ -227,6 +227,13 @@ void ModelCheckpoint::adopt_earlier_run() {
   // The newest committed, non-breakpoint manifest whose original prefix is ours.
   std::optional<nlohmann::json> best;
   std::error_code ec;
+  // Prefixes written by runs of this original prefix: P, P_1, ... ; each has its own pointer. The
+  // pointer is only a preference: the manifest it names must still pass the checks below.
+  std::string pointed;
+  {
+    std::ifstream in(join_path(directory_, original_prefix_ + ".latest"));
+    if (in) std::getline(in, pointed);
+  }
   for (const auto& entry : fs::directory_iterator(directory_, ec)) {
     const std::string name = entry.path().filename().string();
     if (!ends_with(name, std::string(".ckpt") + kManifestSuffix)) continue;
@@ -240,6 +247,11 @@ void ModelCheckpoint::adopt_earlier_run() {
       return std::pair(json_get<std::int64_t>(m, "global_step", 0), json_get<std::int64_t>(m, "wall_time_ns", 0));
     };
     if (!best || key(*j) > key(*best)) best = j;
+    // The file named by the latest pointer wins (it is what resume() restores from).
+    if (!pointed.empty() && file == pointed) {
+      best = j;
+      break;
+    }
   }
   if (!best) return;  // nothing to adopt: a fresh start
   const auto& m = *best;
@@ -296,6 +308,10 @@ void ModelCheckpoint::on_train_begin(RunContext& ctx) {
     // A new train() restarts the global step (MindSpore): the schedule restarts with it.
     last_steps_save_ = step_offset_;
     last_saved_global_step_ = -1;
+  } else if (!adopted_pruned_) {
+    // A killed run may have left one checkpoint more than the policy (committed, not yet pruned).
+    adopted_pruned_ = true;
+    run_retention();
   }
 }
 
@@ -556,8 +572,11 @@ void ModelCheckpoint::write_job(Job& job) {
     CheckpointReader(final_path, ReaderOptions{.require_integrity = true, .context = "ModelCheckpoint verify"});
   if (job.breakpoint) return;
   // 5. Latest pointer, 6. retention.
+  // Owner-tagged temporary, so that a resumed run removes one left by a kill (cleanup_owned_leftovers).
   write_file_atomic(join_path(directory_, job.prefix + ".latest"), job.file + "\n",
-                    {.durable = options_.durable, .mode = 0644});
+                    {.durable = options_.durable,
+                     .mode = 0644,
+                     .temp_path = join_path(directory_, fmt::format(".{}.latest.tmp-{}-{}", job.prefix, owner_, job.seq))});
   hook("latest_written");
   run_retention();
   hook("retention_done");
@@ -627,7 +646,10 @@ void ModelCheckpoint::write_graph_meta(RunContext& ctx) {
                          {"buffers", describe(net->buffers_and_names())},
                          {"optimizer_state", (!config_.saved_network && p.optimizer) ? describe(p.optimizer->state_dict())
                                                                                       : nlohmann::json::array()}};
-  write_file_atomic(graph_meta_path(), meta.dump(2) + "\n", {.durable = options_.durable, .mode = 0644});
+  write_file_atomic(graph_meta_path(), meta.dump(2) + "\n",
+                    {.durable = options_.durable,
+                     .mode = 0644,
+                     .temp_path = join_path(directory_, fmt::format(".{}-graph.meta.tmp-{}-0", prefix_, owner_))});
 }
 
 // ---------------------------------------------------------------------------------------------------

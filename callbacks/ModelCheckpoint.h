@@ -63,10 +63,12 @@
 // Prefix de-collision (MindSpore's rule, at construction): when the directory already holds checkpoints
 // of `prefix` (P-..., P_1-..., ...) the prefix becomes P_<n>; prefixes held by live ModelCheckpoint
 // instances of this process are reserved too. So a fresh run never writes over, nor deletes, an earlier
-// run's files. With config.resume the earlier run's newest manifest with this original prefix is adopted
-// instead: its owner id, prefix, first start time and trigger state (so retention and the seconds
-// cadence continue as in an uninterrupted run); temporaries and uncommitted manifests of that owner are
-// removed.
+// run's files. With config.resume an earlier run's manifest with this original prefix is adopted
+// instead — the one "<prefix>.latest" names (what anvil::resume restores from), else the newest by
+// (global step, recorded time): its owner id, prefix, first start time and trigger state (so retention
+// and the seconds cadence continue as in an uninterrupted run); temporaries and uncommitted manifests of
+// that owner are removed, and retention runs once at the first on_train_begin (a killed run may have left
+// a committed checkpoint it had no time to prune).
 //
 // Async (config.async_save = kThread): at a trigger the training thread copies every tensor to save
 // (clone), then one background thread writes, commits and runs retention. At most one save is in flight:
@@ -191,6 +193,7 @@ class ModelCheckpoint : public Callback {
   std::optional<std::int64_t> last_save_time_ns_;  // trigger time of the last committed save
   std::int64_t last_saved_global_step_ = -1;       // never two saves at one global step
   bool adopted_ = false;                           // resume adopted an earlier run's trigger state
+  bool adopted_pruned_ = false;                    // retention ran once at the first train begin
   bool graph_meta_done_ = false;
   bool resume_state_warned_ = false;
   std::string latest_file_;
