@@ -447,7 +447,7 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
 void ModelCheckpoint::save(RunContext& ctx, const std::string& trigger) {
   if (!graph_meta_done_) write_graph_meta(ctx);
   const bool async = config_.async_save == AsyncSave::kThread;
-  if (async && !writer_done_.load()) {
+  if (async && !writer_done_.load() && trigger != "end") {  // the end save always waits
     if (config_.async_pending == "skip") {
       log(LogLevel::kWarning,
           fmt::format("ModelCheckpoint '{}': a save is still in flight; the {}-triggered save at step {} is skipped",

@@ -74,7 +74,7 @@
 // (clone), then one background thread writes, commits and runs retention. At most one save is in flight:
 // a trigger while one is running waits for it (async_pending "wait") or is dropped with a warning
 // ("skip"; a dropped steps-triggered save still restarts the steps count, so the next one is due N steps
-// later). A writer error is rethrown on the training thread at this callback's next hook that finds
+// later; the end save is never dropped). A writer error is rethrown on the training thread at this callback's next hook that finds
 // the writer done, and at on_train_end, which waits for the writer. The destructor waits and logs.
 //
 // cb_params: last_save_ckpt_step (global step) and latest_ckpt_file (full path) are set when a save is

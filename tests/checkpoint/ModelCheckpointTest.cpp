@@ -618,3 +618,60 @@ TEST(ModelCheckpoint, KilledRunResumesFromItsDirectoryBitExactly) {
   for (const auto& n : ckpts(a_dir.path()))
     EXPECT_EQ(read_text(b_dir.path() / n), read_text(a_dir.path() / n)) << n;
 }
+
+TEST(ModelCheckpoint, AsyncSkipDropsTriggersWhileASaveIsInFlightButNotTheEndSave) {
+  testutil::TempDir dir;
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  ModelCheckpointOptions opts = fast();
+  opts.fault_hook = [](std::string_view st, const std::string& file) {
+    if (st == "data_written" && file == "CKP-1_1.ckpt") std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  };
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      "CKP", dir.path().string(),
+      CheckpointConfig{.save_checkpoint_steps = 1, .async_save = AsyncSave::kThread, .async_pending = "skip"}, opts);
+  s.model->train(2, *loader, {ckpt});
+  // Steps 2..5 come while the first save sleeps; the end save (step 6) waits for it.
+  EXPECT_EQ(ckpts(dir.path()), (V{"CKP-1_1.ckpt", "CKP-2_3.ckpt"}));
+  EXPECT_EQ(read_text(dir.path() / "CKP.latest"), "CKP-2_3.ckpt\n");
+}
+
+TEST(ModelCheckpoint, SecondsCadenceSurvivesAResume) {
+  // seconds = 10; step k of run 1 ends at t0 + 3k s: save at step 4 (t0+12), killed during step 5.
+  testutil::TempDir dir;
+  const CheckpointConfig cfg{.save_checkpoint_steps = 0, .save_checkpoint_seconds = 10, .keep_checkpoint_max = 10};
+  auto clock = std::make_shared<ManualClock>();
+  const std::int64_t t0 = clock->now_ns();
+  const auto sec = [](std::int64_t s) { return s * 1000000000LL; };
+  auto tick = std::make_shared<LambdaCallback>(
+      LambdaCallback::Hooks{.on_train_step_end = [&](RunContext&) { clock->advance_seconds(3); }});
+  {
+    auto s = testutil::make_mlp_model(4, 8, 3, 1);
+    auto loader = small_loader();
+    auto kill = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [](RunContext& c) {
+      if (c.original_args().cur_step_num == 5) throw Error("killed");
+    }});
+    EXPECT_THROW(s.model->train(3, *loader, {tick, std::make_shared<ModelCheckpoint>("CKP", dir.path().string(), cfg,
+                                                                                     fast(clock)),
+                                             kill}),
+                 Error);
+  }
+  EXPECT_EQ(ckpts(dir.path()), (V{"CKP-2_1.ckpt"}));
+  // Restart 8 s later (t0+20). The cadence continues from the recorded save at t0+12, not from the
+  // restart: the first step (t0+23) is more than 10 s after it and saves.
+  clock->set_ns(t0 + sec(20));
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  CheckpointConfig c = cfg;
+  c.resume = true;
+  std::vector<std::shared_ptr<Callback>> cbs = {tick,
+                                                std::make_shared<ModelCheckpoint>("CKP", dir.path().string(), c, fast(clock))};
+  resume(*s.model, *loader, dir.path().string(), cbs);
+  s.model->train(3, *loader, cbs);
+  // Step 5 (t0+23), step 9 (t0+35 > 23+10); step 9 is the last.
+  EXPECT_EQ(ckpts(dir.path()), (V{"CKP-2_1.ckpt", "CKP-2_2.ckpt", "CKP-3_3.ckpt"}));
+  EXPECT_EQ(manifest_of(dir.path() / "CKP-2_2.ckpt")["wall_time_ns"], t0 + sec(23));
+  EXPECT_EQ(manifest_of(dir.path() / "CKP-2_2.ckpt")["trigger"], "seconds");
+  EXPECT_EQ(manifest_of(dir.path() / "CKP-2_2.ckpt")["run_start_time_ns"], t0);
+  EXPECT_EQ(manifest_of(dir.path() / "CKP-3_3.ckpt")["trigger"], "seconds");
+}
