@@ -675,3 +675,53 @@ TEST(ModelCheckpoint, SecondsCadenceSurvivesAResume) {
   EXPECT_EQ(manifest_of(dir.path() / "CKP-2_2.ckpt")["run_start_time_ns"], t0);
   EXPECT_EQ(manifest_of(dir.path() / "CKP-3_3.ckpt")["trigger"], "seconds");
 }
+
+TEST(ModelCheckpoint, RetentionNeverTouchesForeignFilesAndIgnoresMtime) {
+  testutil::TempDir dir;
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      "CKP", dir.path().string(), CheckpointConfig{.save_checkpoint_steps = 1, .keep_checkpoint_max = 1}, fast());
+  // Appear after construction: another owner's checkpoint of this prefix (with its manifest), a
+  // checkpoint without manifest, another prefix, an unrelated file.
+  std::ofstream(dir.file("CKP-0_9.ckpt")) << "other owner";
+  std::ofstream(dir.file("CKP-0_9.ckpt.manifest.json"))
+      << R"({"format": "ckpt-manifest", "version": 1, "file": "CKP-0_9.ckpt", "bytes": 11, "crc32": 0,
+            "entries": 1, "owner": "someone-else", "prefix": "CKP", "global_step": 1, "wall_time_ns": 0})";
+  std::ofstream(dir.file("CKP-0_8.ckpt")) << "no manifest";
+  std::ofstream(dir.file("OTHER-1_1.ckpt")) << "other prefix";
+  std::ofstream(dir.file("notes.txt")) << "notes";
+  // Touching our files (newest mtime on the oldest checkpoint) must not change what is kept.
+  auto touch = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [&](RunContext&) {
+    for (const auto& n : ckpts(dir.path()))
+      fs::last_write_time(dir.path() / n, fs::file_time_type::clock::now() - std::chrono::hours(1));
+    if (fs::exists(dir.path() / "CKP-1_1.ckpt"))
+      fs::last_write_time(dir.path() / "CKP-1_1.ckpt", fs::file_time_type::clock::now() + std::chrono::hours(1));
+  }});
+  s.model->train(2, *loader, {ckpt, touch});
+  EXPECT_EQ(listing(dir.path()),
+            sorted({"CKP-0_8.ckpt", "CKP-0_9.ckpt", "CKP-0_9.ckpt.manifest.json", "CKP-2_3.ckpt",
+                    "CKP-2_3.ckpt.manifest.json", "CKP-graph.meta", "CKP.latest", "OTHER-1_1.ckpt", "notes.txt"}));
+  EXPECT_EQ(read_text(dir.path() / "CKP-0_9.ckpt"), "other owner");
+}
+
+TEST(ModelCheckpoint, ExceptionSaveDrainsTheAsyncWriterFirst) {
+  testutil::TempDir dir;
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  auto loader = small_loader();
+  ModelCheckpointOptions opts = fast();
+  opts.fault_hook = [](std::string_view st, const std::string& file) {
+    if (st == "data_written" && file == "CKP-1_2.ckpt") std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  auto ckpt = std::make_shared<ModelCheckpoint>(
+      "CKP", dir.path().string(),
+      CheckpointConfig{.save_checkpoint_steps = 2, .async_save = AsyncSave::kThread, .exception_save = true,
+                       .verify_after_write = true},
+      opts);
+  auto boom = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [](RunContext& c) {
+    if (c.original_args().cur_step_num == 3) throw Error("boom");
+  }});
+  EXPECT_THROW(s.model->train(2, *loader, {ckpt, boom}), Error);
+  EXPECT_EQ(ckpts(dir.path()), (V{"CKP-1_2.ckpt", "CKP-1_3_breakpoint.ckpt"}));
+  for (const auto& n : ckpts(dir.path())) EXPECT_NO_THROW(load_checkpoint(dir.file(n), {.require_integrity = true}));
+}
