@@ -319,6 +319,20 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
   rethrow_async_error(false);
   const auto& p = ctx.original_args();
   const std::int64_t global = step_offset_ + p.cur_step_num;
+  if (adopted_ && !adoption_checked_) {
+    adoption_checked_ = true;
+    if (global - 1 < last_saved_global_step_) {
+      // Training continues from an earlier position than the adopted checkpoint (the Model was not
+      // resumed from it, or from an older file): rebase the steps schedule on the real position.
+      log(LogLevel::kWarning,
+          fmt::format("ModelCheckpoint '{}': resume adopted '{}' (global step {}) but training continues at step {}; "
+                      "restore the run with anvil::resume() for an exact continuation",
+                      prefix_, parent_, last_saved_global_step_, global));
+      const std::int64_t n = config_.save_checkpoint_steps;
+      last_steps_save_ = n > 0 ? ((global - 1) / n) * n : global - 1;
+      last_saved_global_step_ = -1;
+    }
+  }
   if (global == last_saved_global_step_) return;
   bool steps_due = config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps;
   bool seconds_due = false;

@@ -68,7 +68,9 @@
 // (global step, recorded time): its owner id, prefix, first start time and trigger state (so retention
 // and the seconds cadence continue as in an uninterrupted run); temporaries and uncommitted manifests of
 // that owner are removed, and retention runs once at the first on_train_begin (a killed run may have left
-// a committed checkpoint it had no time to prune).
+// a committed checkpoint it had no time to prune). Restore the training state itself with anvil::resume
+// (serialization/Resume.h); if the first step shows training continuing before the adopted checkpoint,
+// a warning is logged and the steps schedule is rebased on the real position.
 //
 // Async (config.async_save = kThread): at a trigger the training thread copies every tensor to save
 // (clone), then one background thread writes, commits and runs retention. At most one save is in flight:
@@ -194,6 +196,7 @@ class ModelCheckpoint : public Callback {
   std::int64_t last_saved_global_step_ = -1;       // never two saves at one global step
   bool adopted_ = false;                           // resume adopted an earlier run's trigger state
   bool adopted_pruned_ = false;                    // retention ran once at the first train begin
+  bool adoption_checked_ = false;                  // the first step was compared with the adopted state
   bool graph_meta_done_ = false;
   bool resume_state_warned_ = false;
   std::string latest_file_;

@@ -725,3 +725,22 @@ TEST(ModelCheckpoint, ExceptionSaveDrainsTheAsyncWriterFirst) {
   EXPECT_EQ(ckpts(dir.path()), (V{"CKP-1_2.ckpt", "CKP-1_3_breakpoint.ckpt"}));
   for (const auto& n : ckpts(dir.path())) EXPECT_NO_THROW(load_checkpoint(dir.file(n), {.require_integrity = true}));
 }
+
+TEST(ModelCheckpoint, ResumeWithoutRestoringTheModelRebasesTheSchedule) {
+  testutil::TempDir dir;
+  const CheckpointConfig cfg{.save_checkpoint_steps = 1, .keep_checkpoint_max = 2};
+  for (int run = 0; run < 2; ++run) {
+    auto s = testutil::make_mlp_model(4, 8, 3, 1);
+    auto loader = small_loader();
+    CheckpointConfig c = cfg;
+    c.resume = run == 1;  // adopts run 0's files, but the Model starts again at step 1
+    auto ckpt = std::make_shared<ModelCheckpoint>("CKP", dir.path().string(), c, fast());
+    EXPECT_EQ(ckpt->prefix(), "CKP");
+    std::vector<std::int64_t> saved;
+    auto rec = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{
+        .on_train_step_end = [&](RunContext& ctx) { saved.push_back(ctx.original_args().last_save_ckpt_step); }});
+    s.model->train(1, *loader, {ckpt, rec});
+    EXPECT_EQ(saved, (std::vector<std::int64_t>{1, 2, 3}));
+  }
+  EXPECT_EQ(ckpts(dir.path()), (V{"CKP-1_2.ckpt", "CKP-1_3.ckpt"}));
+}
