@@ -21,6 +21,7 @@
 #include <string>
 
 #include "callbacks/LossMonitor.h"
+#include "examples/Flags.h"
 #include "callbacks/TimeMonitor.h"
 #include "framework/core/Random.h"
 #include "framework/data/DataLoader.h"
@@ -46,45 +47,19 @@ struct Args {
   std::string save;  // empty: do not save
 };
 
-[[noreturn]] void usage(const char* prog, const std::string& error) {
-  std::cerr << prog << ": " << error << "\n"
-            << "usage: " << prog
-            << " [--epochs N] [--batch-size B] [--lr LR] [--momentum M] [--data-dir DIR] [--limit N] [--seed S] [--save FILE]\n";
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage(argv[0], "help");
-    if (i + 1 >= argc) usage(argv[0], "missing value for " + flag);
-    const char* v = argv[++i];
-    char* end = nullptr;
-    if (flag == "--epochs") {
-      a.epochs = static_cast<int>(std::strtol(v, &end, 10));
-    } else if (flag == "--batch-size") {
-      a.batch_size = std::strtoll(v, &end, 10);
-    } else if (flag == "--lr") {
-      a.lr = std::strtod(v, &end);
-    } else if (flag == "--momentum") {
-      a.momentum = std::strtod(v, &end);
-    } else if (flag == "--limit") {
-      a.limit = std::strtoll(v, &end, 10);
-    } else if (flag == "--seed") {
-      a.seed = std::strtoull(v, &end, 10);
-    } else if (flag == "--save") {
-      a.save = v;
-      continue;
-    } else if (flag == "--data-dir") {
-      a.data_dir = v;
-      continue;
-    } else {
-      usage(argv[0], "unknown flag " + flag);
-    }
-    if (end == v || *end != '\0') usage(argv[0], "bad value '" + std::string(v) + "' for " + flag);
-  }
-  if (a.epochs < 1 || a.batch_size < 1 || a.limit < 0) usage(argv[0], "epochs, batch size must be >= 1, limit >= 0");
+  anvil::examples::Flags flags(argv[0]);
+  flags.add("--epochs", a.epochs);
+  flags.add("--batch-size", a.batch_size);
+  flags.add("--lr", a.lr);
+  flags.add("--momentum", a.momentum);
+  flags.add("--limit", a.limit);
+  flags.add("--seed", a.seed);
+  flags.add("--save", a.save);
+  flags.add("--data-dir", a.data_dir);
+  flags.parse(argc, argv);
+  if (a.epochs < 1 || a.batch_size < 1 || a.limit < 0) flags.usage("epochs, batch size must be >= 1, limit >= 0", 2);
   return a;
 }
 
