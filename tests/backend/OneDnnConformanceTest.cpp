@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,6 +125,11 @@ std::vector<ConvCase> conv_cases() {
       {{2, 6, 8, 8}, {12, 1, 3, 3}, {.stride_h = 2, .stride_w = 2, .pad_top = 0, .pad_bottom = 1, .pad_left = 0, .pad_right = 1, .groups = 6}},
       {{3, 5, 7, 7}, {7, 5, 1, 1}, {}},
       {{8, 1, 32, 32}, {6, 1, 5, 5}, {}},   // LeNet conv1
+      // One input channel, unpadded: the direct single-channel kernels (k blocks, tails, chunks).
+      {{3, 1, 20, 18}, {10, 1, 3, 3}, {}},  // ow 16, 10 output channels
+      {{9, 1, 12, 23}, {4, 1, 7, 7}, {}},   // ow 17 (overlapping tail), 9 images (8 + 1)
+      {{5, 1, 9, 36}, {7, 1, 5, 5}, {}},    // ow 32 (two full segments)
+      {{2, 1, 6, 40}, {3, 1, 1, 3}, {}},    // one kernel row, ow 38
       {{8, 6, 14, 14}, {16, 6, 5, 5}, {}},  // LeNet conv2
       {{2, 1, 28, 28}, {6, 1, 5, 5}, {.pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2}},
   };
@@ -478,6 +484,34 @@ TEST_F(OneDnnConformance, ConcurrentCallsFromTwoThreadsAgree) {
   t1.join();
   EXPECT_TRUE(ok[0]);
   EXPECT_TRUE(ok[1]);
+}
+
+TEST_F(OneDnnConformance, PrimitivesBuiltOnOneThreadRunOnAnother) {
+  // oneDNN's default scratchpad is thread-local and sized when a primitive is built; the backend
+  // gives every thread its own (user-managed) scratchpad instead. Plain-layout (GEMM) convolutions
+  // have large scratchpads, so they are checked too (the layout is read when a backend is built).
+  const Conv2dParams p{.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 0, .pad_left = 0, .pad_right = 1};
+  const Tensor x = uniform(Shape{4, 8, 15, 15}, gen), w = uniform(Shape{16, 8, 3, 3}, gen);
+  const Tensor dy = uniform(ref.conv2d_forward(x, w, Tensor(), p).shape(), gen);
+  ::setenv("ANVIL_ONEDNN_CONV_LAYOUT", "plain", 1);
+  OneDnnBackend plain;
+  ::unsetenv("ANVIL_ONEDNN_CONV_LAYOUT");
+  for (OneDnnBackend* b : {&dnn, &plain}) {
+    (void)b->conv2d_forward(x, w, Tensor(), p);
+    (void)b->conv2d_backward_data(dy, w, x.shape(), p);
+    (void)b->conv2d_backward_weights(dy, x, w.shape(), true, p);
+    const std::size_t built = b->primitives_created();
+    bool ok = true;
+    std::thread other([&] {
+      ok = ok && close(b->conv2d_forward(x, w, Tensor(), p), ref.conv2d_forward(x, w, Tensor(), p));
+      ok = ok && close(b->conv2d_backward_data(dy, w, x.shape(), p), ref.conv2d_backward_data(dy, w, x.shape(), p));
+      ok = ok && close(b->conv2d_backward_weights(dy, x, w.shape(), true, p).dw,
+                       ref.conv2d_backward_weights(dy, x, w.shape(), true, p).dw);
+    });
+    other.join();
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(b->primitives_created(), built);
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "framework/backend/onednn/BufferCache.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
+#include "framework/backend/onednn/SingleChannelConv.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -147,9 +148,55 @@ void check_status(dnnl_status_t st, const char* what) {
   if (st != dnnl_success) throw dnnl::error(st, what);
 }
 
-void execute(dnnl_stream_t s, const dnnl::primitive& p, std::initializer_list<dnnl_exec_arg_t> args) {
-  check_status(dnnl_primitive_execute(p.get(), s, static_cast<int>(args.size()), args.begin()),
-               "could not execute a primitive");
+}  // namespace
+
+namespace onednn_detail {
+
+// What one calling thread owns: a stream (streams are not thread-safe) and the scratchpad its
+// primitives run with. Primitives use user-managed scratchpads: oneDNN's default keeps a
+// thread-local scratchpad sized when a primitive is *created*, so executing a primitive on another
+// thread than the one that built it reads past that thread's buffer (it crashed; see the
+// concurrency test). Only its own thread touches a ThreadState after creation.
+struct ThreadState {
+  dnnl::stream stream;
+  std::unique_ptr<char, void (*)(void*)> scratch{nullptr, std::free};
+  std::size_t capacity = 0;
+
+  void* scratchpad(std::size_t bytes) {
+    if (bytes > capacity) {
+      const std::size_t rounded = (bytes + 4095) / 4096 * 4096;
+      scratch.reset(static_cast<char*>(std::aligned_alloc(64, rounded)));
+      ANVIL_CHECK(scratch != nullptr, "out of host memory allocating a {}-byte oneDNN scratchpad", rounded);
+      capacity = rounded;
+    }
+    return scratch.get();
+  }
+};
+
+// A built primitive and, when it needs one, a memory object for its scratchpad (bound per call to
+// the calling thread's buffer).
+struct Prim {
+  dnnl::primitive p;
+  dnnl::memory scratch;
+  std::size_t scratch_bytes = 0;
+};
+
+}  // namespace onednn_detail
+
+namespace {
+
+using onednn_detail::Prim;
+using onednn_detail::ThreadState;
+
+void execute(ThreadState* ts, const Prim& p, std::initializer_list<dnnl_exec_arg_t> args) {
+  dnnl_exec_arg_t all[16];
+  int n = 0;
+  for (const dnnl_exec_arg_t& a : args) all[n++] = a;
+  if (p.scratch_bytes) {
+    p.scratch.set_data_handle(ts->scratchpad(p.scratch_bytes));
+    all[n++] = {DNNL_ARG_SCRATCHPAD, p.scratch.get()};
+  }
+  check_status(dnnl_primitive_execute(p.p.get(), ts->stream.get(), n, all), "could not execute a primitive");
 }
 
 }  // namespace
@@ -168,15 +215,17 @@ struct Context {
   std::mutex mu;  // guards cache and streams
   std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> cache;
   std::atomic<std::size_t> created{0};
-  // Streams are not thread-safe: one per calling thread, the common (single) thread on a fast path.
+  dnnl::primitive_attr attr;  // every primitive: user-managed scratchpad (see ThreadState)
+  // Per calling thread; the first (usually only) thread on a fast path.
   std::thread::id main_tid;
-  dnnl::stream main_stream;
-  std::unordered_map<std::thread::id, dnnl::stream> other_streams;
+  std::unique_ptr<ThreadState> main_thread;
+  std::unordered_map<std::thread::id, std::unique_ptr<ThreadState>> other_threads;
   ConvLayout conv_layout = ConvLayout::kAuto;
   // Recycled output buffers (see BufferCache.h); 1 GiB bounds what idle free lists may hold.
   std::shared_ptr<BufferCache> buffers = std::make_shared<BufferCache>(std::size_t{1} << 30);
 
   Context() : eng(dnnl::engine::kind::cpu, 0) {
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     // Benchmarking knob: ANVIL_ONEDNN_CONV_LAYOUT=plain|blocked|nhwc forces one layout for every
     // convolution (default: auto).
     if (const char* env = std::getenv("ANVIL_ONEDNN_CONV_LAYOUT")) {
@@ -186,24 +235,29 @@ struct Context {
     }
   }
 
-  dnnl_stream_t stream_locked() {
+  ThreadState* thread_locked() {
     const auto tid = std::this_thread::get_id();
-    if (main_stream && tid == main_tid) return main_stream.get();
-    if (!main_stream) {
+    if (main_thread && tid == main_tid) return main_thread.get();
+    auto fresh = [&] {
+      auto ts = std::make_unique<ThreadState>();
+      ts->stream = dnnl::stream(eng);
+      return ts;
+    };
+    if (!main_thread) {
       main_tid = tid;
-      main_stream = dnnl::stream(eng);
-      return main_stream.get();
+      main_thread = fresh();
+      return main_thread.get();
     }
-    auto it = other_streams.find(tid);
-    if (it == other_streams.end()) it = other_streams.emplace(tid, dnnl::stream(eng)).first;
+    auto it = other_threads.find(tid);
+    if (it == other_threads.end()) it = other_threads.emplace(tid, fresh()).first;
     return it->second.get();
   }
 
-  // Returns the entry for `key` (building it with `build()` on a miss) and this thread's stream.
+  // Returns the entry for `key` (building it with `build()` on a miss) and this thread's state.
   template <typename E, typename Build>
-  std::pair<E*, dnnl_stream_t> acquire(const Key& key, Build&& build) {
+  std::pair<E*, ThreadState*> acquire(const Key& key, Build&& build) {
     std::lock_guard<std::mutex> lock(mu);
-    dnnl_stream_t s = stream_locked();
+    ThreadState* s = thread_locked();
     auto it = cache.find(key);
     if (it == cache.end()) {
       std::unique_ptr<E> e = build();
@@ -213,9 +267,12 @@ struct Context {
   }
 
   template <typename P, typename PD>
-  P make(const PD& pd) {
-    P p(pd);
+  Prim make(const PD& pd) {
+    Prim p{P(pd), {}, 0};
     created.fetch_add(1, std::memory_order_relaxed);
+    const md scratch = pd.scratchpad_desc();
+    p.scratch_bytes = scratch.get_size();
+    if (p.scratch_bytes) p.scratch = unbound(scratch);
     return p;
   }
 
@@ -237,7 +294,7 @@ using onednn_detail::ConvLayout;
 struct Port {
   dnnl::memory user;
   dnnl::memory prim;
-  dnnl::reorder reorder;
+  Prim reorder;
   bool reordered = false;
   bool input = true;
 
@@ -250,27 +307,27 @@ struct Port {
     }
     reordered = true;
     prim = dnnl::memory(prim_md, im.eng);
-    reorder = is_input ? im.make<dnnl::reorder>(dnnl::reorder::primitive_desc(user, prim))
-                       : im.make<dnnl::reorder>(dnnl::reorder::primitive_desc(prim, user));
+    reorder = is_input ? im.make<dnnl::reorder>(dnnl::reorder::primitive_desc(user, prim, im.attr))
+                       : im.make<dnnl::reorder>(dnnl::reorder::primitive_desc(prim, user, im.attr));
   }
   // Binds the user buffer, runs the input reorder, and returns what the primitive reads/writes.
-  dnnl_memory_t bind(dnnl_stream_t s, const void* p) {
+  dnnl_memory_t bind(ThreadState* s, const void* p) {
     user.set_data_handle(const_cast<void*>(p));
     if (reordered && input) execute(s, reorder, {{DNNL_ARG_FROM, user.get()}, {DNNL_ARG_TO, prim.get()}});
     return prim.get();
   }
-  void finish(dnnl_stream_t s) {
+  void finish(ThreadState* s) {
     if (reordered && !input) execute(s, reorder, {{DNNL_ARG_FROM, prim.get()}, {DNNL_ARG_TO, user.get()}});
   }
 };
 
-void wait(dnnl_stream_t s) { check_status(dnnl_stream_wait(s), "could not wait on a stream"); }
+void wait(ThreadState* s) { check_status(dnnl_stream_wait(s->stream.get()), "could not wait on a stream"); }
 
 // ---------------------------------------------------------------------------------------------
 // Matmul: c [B, M, N] = op(a) [B, M, K] · op(b) [B, K, N] (+ bias [N]); B == 1 uses 2-D descriptors.
 // ---------------------------------------------------------------------------------------------
 struct MatmulEntry : Entry {
-  dnnl::matmul prim;
+  Prim prim;
   dnnl::memory a, b, bias, c;
 };
 
@@ -293,7 +350,7 @@ void run_matmul(Impl& im, std::int64_t batch, std::int64_t m, std::int64_t k, st
       bias_md = md({1, 1, n}, dt::f32, dims{n, n, 1});
     }
     const auto d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
-    en->prim = im.make<dnnl::matmul>(dnnl::matmul::primitive_desc(d, im.eng));
+    en->prim = im.make<dnnl::matmul>(dnnl::matmul::primitive_desc(d, im.attr, im.eng));
     en->a = im.unbound(a_md);
     en->b = im.unbound(b_md);
     en->c = im.unbound(c_md);
@@ -372,7 +429,7 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(Impl& im, const ConvGeomet
                                       m.wei, m.bias, m.dst, g.strides, g.dilates, g.pad_l, g.pad_r)
                            : CF::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, m.src,
                                       m.wei, m.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
-  return CF::primitive_desc(d, im.eng);
+  return CF::primitive_desc(d, im.attr, im.eng);
 }
 
 // How good an implementation oneDNN picked, from its name: the ISA its kernel is written for.
@@ -403,18 +460,18 @@ auto choose_layout(ConvLayout policy, Build&& build) {
 }
 
 struct ConvFwdEntry : Entry {
-  dnnl::convolution_forward prim;
+  Prim prim;
   Port src, wei, dst;
   dnnl::memory bias;
 };
 
 struct ConvBwdDataEntry : Entry {
-  dnnl::convolution_backward_data prim;
+  Prim prim;
   Port diff_dst, wei, diff_src;
 };
 
 struct ConvBwdWeightsEntry : Entry {
-  dnnl::convolution_backward_weights prim;
+  Prim prim;
   Port src, diff_dst, diff_wei;
   dnnl::memory diff_bias;
 };
@@ -461,17 +518,17 @@ dnnl::pooling_forward::primitive_desc pool_fwd_pd(Impl& im, const PoolGeometry& 
   using PF = dnnl::pooling_forward;
   const PF::desc d(dnnl::prop_kind::forward_training, alg, md(g.src, dt::f32, tag::nchw),
                    md(g.dst, dt::f32, tag::nchw), g.strides, g.kernel, g.pad_l, g.pad_r);
-  return PF::primitive_desc(d, im.eng);
+  return PF::primitive_desc(d, im.attr, im.eng);
 }
 
 struct PoolFwdEntry : Entry {
-  dnnl::pooling_forward prim;
+  Prim prim;
   dnnl::memory src, dst, ws;
   std::size_t ws_bytes = 0;
 };
 
 struct PoolBwdEntry : Entry {
-  dnnl::pooling_backward prim;
+  Prim prim;
   dnnl::memory diff_dst, diff_src, ws;
   std::size_t ws_bytes = 0;
 };
@@ -509,12 +566,12 @@ bool has_dst_variant(EltwiseKind k, double alpha) {
 }
 
 struct EltwiseFwdEntry : Entry {
-  dnnl::eltwise_forward prim;
+  Prim prim;
   dnnl::memory src, dst;
 };
 
 struct EltwiseBwdEntry : Entry {
-  dnnl::eltwise_backward prim;
+  Prim prim;
   dnnl::memory diff_dst, data, diff_src;
   bool use_dst = false;
 };
@@ -554,12 +611,12 @@ dims padded(const Shape& s, std::size_t rank) {
 }
 
 struct BinaryEntry : Entry {
-  dnnl::binary prim;
+  Prim prim;
   dnnl::memory src0, src1, dst;
 };
 
 struct ReduceEntry : Entry {
-  dnnl::reduction prim;
+  Prim prim;
   dnnl::memory src, dst;
 };
 
@@ -567,7 +624,7 @@ struct ReduceEntry : Entry {
 // Softmax on [outer, axis, inner] (inner == 1 collapses to 2-D).
 // ---------------------------------------------------------------------------------------------
 struct SoftmaxEntry : Entry {
-  dnnl::primitive prim;
+  Prim prim;
   dnnl::memory a, b, c;  // fwd: src, dst; bwd: dst, diff_dst, diff_src
 };
 
@@ -585,7 +642,7 @@ dims softmax_dims(const Shape& s, std::int64_t axis, int& dnnl_axis) {
 // Batch normalization on [N, C, H, W] or [N, C].
 // ---------------------------------------------------------------------------------------------
 struct BnEntry : Entry {
-  dnnl::primitive prim;
+  Prim prim;
   dnnl::memory src, dst, mean, var, scale, shift, diff_dst, diff_src, diff_scale, diff_shift;
 };
 
@@ -600,7 +657,7 @@ dnnl::batch_normalization_forward::primitive_desc bn_fwd_pd(Impl& im, const md& 
                                                              dnnl::normalization_flags flags,
                                                              dnnl::prop_kind prop) {
   using BF = dnnl::batch_normalization_forward;
-  return BF::primitive_desc(BF::desc(prop, data, eps, flags), im.eng);
+  return BF::primitive_desc(BF::desc(prop, data, eps, flags), im.attr, im.eng);
 }
 
 }  // namespace
@@ -717,6 +774,12 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
               w.desc());
   const bool with_bias = b.defined();
   Tensor y = output(Shape(g.dst));
+  if (onednn_detail::single_channel_conv_applies(x.shape(), w.shape(), p)) {
+    const onednn_detail::SingleChannelConvShape s{x.dim(0), w.dim(0), x.dim(2), x.dim(3), w.dim(2), w.dim(3)};
+    onednn_detail::single_channel_conv_forward(s, x.data<float>(), w.data<float>(),
+                                               with_bias ? b.data<float>() : nullptr, y.data<float>());
+    return y;
+  }
   return guarded(
       "conv2d_forward",
       [&] {
@@ -776,7 +839,7 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, co
             const auto hint = conv_fwd_pd(im, g, m, false);
             return CB::primitive_desc(CB::desc(dnnl::algorithm::convolution_direct, m.src, m.wei, m.dst, g.strides,
                                                g.dilates, g.pad_l, g.pad_r),
-                                      im.eng, hint);
+                                      im.attr, im.eng, hint);
           });
           const ConvMds user = conv_mds(g, ConvLayout::kPlain);
           en->diff_dst.init(im, user.dst, pd.diff_dst_desc(), true);
@@ -807,6 +870,12 @@ WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tenso
   WeightGrads grads;
   grads.dw = output(w_shape);
   if (with_bias) grads.db = output(Shape{w_shape[0]});
+  if (onednn_detail::single_channel_conv_applies(x.shape(), w_shape, p)) {
+    const onednn_detail::SingleChannelConvShape s{x.dim(0), w_shape[0], x.dim(2), x.dim(3), w_shape[2], w_shape[3]};
+    onednn_detail::single_channel_conv_backward_weights(s, x.data<float>(), dy.data<float>(), grads.dw.data<float>(),
+                                                        with_bias ? grads.db.data<float>() : nullptr);
+    return grads;
+  }
   return guarded(
       "conv2d_backward_weights",
       [&] {
@@ -824,7 +893,7 @@ WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tenso
                                                 g.strides, g.dilates, g.pad_l, g.pad_r)
                                      : CB::desc(dnnl::algorithm::convolution_direct, m.src, m.wei, m.dst, g.strides,
                                                 g.dilates, g.pad_l, g.pad_r);
-            return CB::primitive_desc(d, im.eng, hint);
+            return CB::primitive_desc(d, im.attr, im.eng, hint);
           });
           const ConvMds user = conv_mds(g, ConvLayout::kPlain);
           en->src.init(im, user.src, pd.src_desc(), true);
@@ -941,7 +1010,7 @@ Tensor OneDnnBackend::pool2d_backward(const Tensor& dy, const Tensor& x, const P
           const auto hint = pool_fwd_pd(im, g, alg);
           const PB::primitive_desc pd(PB::desc(alg, md(g.src, dt::f32, tag::nchw), md(g.dst, dt::f32, tag::nchw),
                                                g.strides, g.kernel, g.pad_l, g.pad_r),
-                                      im.eng, hint);
+                                      im.attr, im.eng, hint);
           en->diff_dst = im.unbound(pd.diff_dst_desc());
           en->diff_src = im.unbound(pd.diff_src_desc());
           const md ws = hint.workspace_desc();
@@ -987,7 +1056,7 @@ Tensor OneDnnBackend::eltwise_forward(EltwiseKind kind, const Tensor& x, double 
           const md data = plain_md({x.numel()});
           const EF::primitive_desc pd(EF::desc(dnnl::prop_kind::forward_training, eltwise_alg(kind, false), data,
                                                static_cast<float>(alpha), static_cast<float>(beta)),
-                                      im.eng);
+                                      im.attr, im.eng);
           en->src = im.unbound(data);
           en->dst = im.unbound(data);
           en->prim = im.make<EF>(pd);
@@ -1025,7 +1094,7 @@ Tensor OneDnnBackend::eltwise_backward(EltwiseKind kind, const Tensor& dy, const
           const auto alg = eltwise_alg(kind, use_dst);
           const auto a = static_cast<float>(alpha), b = static_cast<float>(beta);
           const EF::primitive_desc hint(EF::desc(dnnl::prop_kind::forward_training, alg, d, a, b), im.eng);
-          const EB::primitive_desc pd(EB::desc(alg, d, d, a, b), im.eng, hint);
+          const EB::primitive_desc pd(EB::desc(alg, d, d, a, b), im.attr, im.eng, hint);
           en->diff_dst = im.unbound(d);
           en->data = im.unbound(d);
           en->diff_src = im.unbound(d);
@@ -1084,7 +1153,7 @@ Tensor OneDnnBackend::binary(BinaryKind kind, const Tensor& a, const Tensor& b) 
           }
           auto en = std::make_unique<BinaryEntry>();
           const md m0 = plain_md(d0), m1 = plain_md(d1);
-          const dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, m0, m1, m0), im.eng);
+          const dnnl::binary::primitive_desc pd(dnnl::binary::desc(alg, m0, m1, m0), im.attr, im.eng);
           en->src0 = im.unbound(m0);
           en->src1 = im.unbound(m1);
           en->dst = im.unbound(m0);
@@ -1132,7 +1201,8 @@ Tensor OneDnnBackend::reduce(ReduceKind kind, const Tensor& x, const Shape& out_
           }
           auto en = std::make_unique<ReduceEntry>();
           const md ms = plain_md(sd), mdst = plain_md(dd);
-          const dnnl::reduction::primitive_desc pd(dnnl::reduction::desc(alg, ms, mdst, 0.f, 0.f), im.eng);
+          const dnnl::reduction::primitive_desc pd(dnnl::reduction::desc(alg, ms, mdst, 0.f, 0.f), im.attr,
+                                                   im.eng);
           en->src = im.unbound(ms);
           en->dst = im.unbound(mdst);
           en->prim = im.make<dnnl::reduction>(pd);
@@ -1168,7 +1238,7 @@ Tensor OneDnnBackend::softmax_forward(const Tensor& x, std::int64_t axis, bool l
           const SF::primitive_desc pd(
               SF::desc(dnnl::prop_kind::forward_training,
                        log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate, m, m, dax),
-              im.eng);
+              im.attr, im.eng);
           en->a = im.unbound(m);
           en->b = im.unbound(m);
           en->prim = im.make<SF>(pd);
@@ -1203,7 +1273,7 @@ Tensor OneDnnBackend::softmax_backward(const Tensor& dy, const Tensor& y, std::i
           const md m = plain_md(d);
           const auto alg = log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate;
           const SF::primitive_desc hint(SF::desc(dnnl::prop_kind::forward_training, alg, m, m, dax), im.eng);
-          const SB::primitive_desc pd(SB::desc(alg, m, m, m, dax), im.eng, hint);
+          const SB::primitive_desc pd(SB::desc(alg, m, m, m, dax), im.attr, im.eng, hint);
           en->a = im.unbound(m);
           en->b = im.unbound(m);
           en->c = im.unbound(m);
@@ -1342,8 +1412,8 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
           const md data = bn_data_md(x.shape());
           const auto feps = static_cast<float>(eps);
           const auto hint = bn_fwd_pd(im, data, feps, kScaleShift, dnnl::prop_kind::forward_training);
-          const BB::primitive_desc pd(BB::desc(dnnl::prop_kind::backward, data, data, feps, kScaleShift), im.eng,
-                                      hint);
+          const BB::primitive_desc pd(BB::desc(dnnl::prop_kind::backward, data, data, feps, kScaleShift),
+                                      im.attr, im.eng, hint);
           const md cm({c}, dt::f32, tag::x);
           en->src = im.unbound(pd.src_desc());
           en->mean = im.unbound(pd.mean_desc());
