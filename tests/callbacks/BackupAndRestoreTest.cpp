@@ -1,0 +1,104 @@
+// BackupAndRestore (spec §2, §9): an interrupted run resumes from its backup with the same EarlyStopping
+// stop epoch, History and bit-identical parameters as an uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "callbacks/BackupAndRestore.h"
+#include "callbacks/EarlyStopping.h"
+#include "callbacks/History.h"
+#include "callbacks/LambdaCallback.h"
+#include "framework/core/Error.h"
+#include "tests/train/TrainTestUtil.h"
+
+using namespace anvil;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<DataLoader> loader12() {
+  return std::make_unique<DataLoader>(testutil::separable_dataset(12, 4, 3, 1),
+                                      DataLoaderOptions{.batch_size = 6, .shuffle = true, .seed = 7, .prefetch = 0});
+}
+
+std::shared_ptr<Callback> scripted_metric(std::vector<double> values) {
+  return std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_epoch_end = [values](RunContext& c) {
+    auto& p = c.original_args();
+    const auto i = static_cast<std::size_t>(p.cur_epoch_num - 1);
+    if (i < values.size()) p.eval_results["eval_loss"] = values[i];
+  }});
+}
+
+struct TrainRun {
+  testutil::MlpSetup s;
+  std::unique_ptr<DataLoader> loader;
+  std::shared_ptr<EarlyStopping> es;
+  std::shared_ptr<History> history;
+  std::shared_ptr<BackupAndRestore> backup;
+  int epoch_ends = 0;
+  std::vector<std::shared_ptr<Callback>> callbacks(std::shared_ptr<Callback> extra = nullptr) {
+    std::vector<std::shared_ptr<Callback>> cbs = {
+        scripted_metric({1.0, 0.5, 0.6, 0.55, 0.4}), es, history,
+        std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_epoch_end = [this](RunContext&) { ++epoch_ends; }})};
+    if (extra) cbs.push_back(extra);
+    cbs.push_back(backup);
+    return cbs;
+  }
+};
+
+TrainRun make_run(const fs::path& dir) {
+  TrainRun r;
+  r.s = testutil::make_mlp_model(4, 8, 3, 3);
+  r.loader = loader12();
+  r.es = std::make_shared<EarlyStopping>(EarlyStopping::Options{.patience = 2});
+  r.history = std::make_shared<History>();
+  r.backup = std::make_shared<BackupAndRestore>(dir.string());
+  return r;
+}
+
+}  // namespace
+
+TEST(BackupAndRestore, ResumeStopsAtTheSameEpochWithIdenticalState) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("anvil_cb_backup_{}", ::getpid());
+  fs::remove_all(dir);
+
+  // Uninterrupted reference: best 0.5 at epoch 2, epochs 3 and 4 do not improve -> stops at 4.
+  TrainRun ref = make_run(dir / "ref");
+  EXPECT_FALSE(ref.backup->restore(*ref.s.model, *ref.loader, ref.callbacks()));
+  ref.s.model->train(10, *ref.loader, ref.callbacks());
+  ASSERT_EQ(ref.es->stopped_epoch(), 4);
+  EXPECT_FALSE(fs::exists(ref.backup->backup_path()));  // deleted after a normal end
+
+  // TrainRun A: killed (an exception) in the middle of epoch 3; the backup of epoch 2 stays.
+  TrainRun a = make_run(dir / "run");
+  auto crash = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_begin = [](RunContext& c) {
+    if (c.original_args().cur_epoch_num == 3 && c.original_args().step_in_epoch == 2) throw Error("killed");
+  }});
+  EXPECT_THROW(a.s.model->train(10, *a.loader, a.callbacks(crash)), Error);
+  ASSERT_TRUE(fs::exists(a.backup->backup_path()));
+
+  // TrainRun B: fresh objects (other initial weights), resumed from the backup.
+  TrainRun b = make_run(dir / "run");
+  b.s = testutil::make_mlp_model(4, 8, 3, 99);
+  EXPECT_THROW(b.s.model->train(10, *b.loader, b.callbacks()), Error);  // a backup exists: restore() first
+  ASSERT_TRUE(b.backup->restore(*b.s.model, *b.loader, b.callbacks()));
+  EXPECT_EQ(b.es->wait(), 0);
+  EXPECT_DOUBLE_EQ(b.es->best(), 0.5);
+  b.s.model->train(10, *b.loader, b.callbacks());
+  EXPECT_EQ(b.es->stopped_epoch(), 4);
+  EXPECT_EQ(b.epoch_ends, 2);  // epochs 3 and 4 only
+  EXPECT_EQ(b.history->epoch(), ref.history->epoch());
+  EXPECT_EQ(b.history->history(), ref.history->history());
+  const NamedTensors pr = ref.s.net->state_dict(), pb = b.s.net->state_dict();
+  ASSERT_EQ(pr.size(), pb.size());
+  for (std::size_t i = 0; i < pr.size(); ++i)
+    EXPECT_EQ(pr[i].second.to_vector<float>(), pb[i].second.to_vector<float>()) << pr[i].first;
+  EXPECT_FALSE(fs::exists(b.backup->backup_path()));
+  fs::remove_all(dir);
+}
+
+TEST(BackupAndRestore, Validation) {
+  EXPECT_THROW(BackupAndRestore("", 1), Error);
+  EXPECT_THROW(BackupAndRestore("x", 0), Error);
+  EXPECT_EQ(BackupAndRestore("d").backup_path(), "d/backup.ckpt");
+}
