@@ -368,26 +368,34 @@ TEST_F(OneDnnConformance, LossAndOptimizerKernels) {
   EXPECT_TRUE(close(dnn.softmax_cross_entropy_backward(dloss, l.prob, labels),
                     ref.softmax_cross_entropy_backward(dloss, lr.prob, labels)));
 
-  const Shape s{7, 13};
-  const Tensor p0 = uniform(s, gen), g = uniform(s, gen), m0 = uniform(s, gen);
-  {
-    Tensor a = p0.clone(), b = p0.clone();
-    dnn.axpy_(a, g, -0.3);
-    ref.axpy_(b, g, -0.3);
-    EXPECT_TRUE(close(a, b));
+  for (const Shape& s : {Shape{7, 13}, Shape{300, 401}}) {  // one chunk; split over threads
+    SCOPED_TRACE(s.str());
+    const Tensor p0 = uniform(s, gen), g = uniform(s, gen), m0 = uniform(s, gen);
+    {
+      Tensor a = p0.clone(), b = p0.clone();
+      dnn.axpy_(a, g, -0.3);
+      ref.axpy_(b, g, -0.3);
+      EXPECT_TRUE(close(a, b));
+    }
+    {
+      Tensor a = p0.clone(), b = p0.clone();
+      dnn.sgd_update(a, g, 0.1, 0.01);
+      ref.sgd_update(b, g, 0.1, 0.01);
+      EXPECT_TRUE(close(a, b));
+    }
+    for (bool nesterov : {false, true}) {
+      Tensor a = p0.clone(), b = p0.clone(), ma = m0.clone(), mb = m0.clone();
+      dnn.momentum_update(a, g, ma, 0.1, 0.9, 0.01, nesterov);
+      ref.momentum_update(b, g, mb, 0.1, 0.9, 0.01, nesterov);
+      EXPECT_TRUE(close(a, b));
+      EXPECT_TRUE(close(ma, mb));
+    }
   }
   {
-    Tensor a = p0.clone(), b = p0.clone();
-    dnn.sgd_update(a, g, 0.1, 0.01);
-    ref.sgd_update(b, g, 0.1, 0.01);
-    EXPECT_TRUE(close(a, b));
-  }
-  for (bool nesterov : {false, true}) {
-    Tensor a = p0.clone(), b = p0.clone(), ma = m0.clone(), mb = m0.clone();
-    dnn.momentum_update(a, g, ma, 0.1, 0.9, 0.01, nesterov);
-    ref.momentum_update(b, g, mb, 0.1, 0.9, 0.01, nesterov);
-    EXPECT_TRUE(close(a, b));
-    EXPECT_TRUE(close(ma, mb));
+    Tensor a = uniform(Shape{5}, gen);  // dst aliasing src: a += 2a
+    const Tensor want = ref.eltwise_forward(EltwiseKind::kLinear, a, 3.0, 0.0);
+    dnn.axpy_(a, a, 2.0);
+    EXPECT_TRUE(close(a, want));
   }
 }
 

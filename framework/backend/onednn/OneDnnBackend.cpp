@@ -1,6 +1,7 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 
 #include "framework/backend/onednn/BufferCache.h"
+#include "framework/backend/onednn/Parallel.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
 #include "framework/backend/onednn/SingleChannelConv.h"
 
@@ -88,8 +89,8 @@ struct KeyHash {
   std::size_t operator()(const Key& k) const { return k.hash(); }
 };
 
-// A cached op: its primitives and memory objects. Executes under `mu` (the memory objects get new
-// data handles on every call, and primitives' scratchpads must not be shared by concurrent runs).
+// A cached op: its primitives, memory objects and reorder buffers. Executes under `mu`: the memory
+// objects get new data handles on every call and the reorder buffers are reused.
 struct Entry {
   virtual ~Entry() = default;
   std::mutex mu;
@@ -1452,50 +1453,66 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
       [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
 }
 
-// ---- in-place helpers: plain loops the compiler vectorizes ----
+// ---- in-place helpers: plain loops the compiler vectorizes, split over oneDNN's threads ----
+namespace {
+constexpr std::int64_t kMinChunk = std::int64_t{1} << 15;  // elements per thread worth a fork
+}  // namespace
+
 void OneDnnBackend::axpy_(Tensor& dst, const Tensor& src, double alpha) {
-  if (!all_f32({&dst, &src}) || dst.shape() != src.shape()) return ReferenceBackend::axpy_(dst, src, alpha);
-  float* __restrict d = dst.data<float>();
-  const float* __restrict s = src.data<float>();
+  if (!all_f32({&dst, &src}) || dst.shape() != src.shape() || dst.shares_storage(src))
+    return ReferenceBackend::axpy_(dst, src, alpha);
+  float* d = dst.data<float>();
+  const float* s = src.data<float>();
   const float a = static_cast<float>(alpha);
-  const std::int64_t n = dst.numel();
-  for (std::int64_t i = 0; i < n; ++i) d[i] += a * s[i];
+  onednn_detail::parallel_for(dst.numel(), kMinChunk, [=](std::int64_t begin, std::int64_t end) {
+    float* __restrict dd = d;
+    const float* __restrict ss = s;
+    for (std::int64_t i = begin; i < end; ++i) dd[i] += a * ss[i];
+  });
 }
 
 void OneDnnBackend::sgd_update(Tensor& param, const Tensor& grad, double lr, double weight_decay) {
-  if (!all_f32({&param, &grad}) || param.shape() != grad.shape())
+  if (!all_f32({&param, &grad}) || param.shape() != grad.shape() || param.shares_storage(grad))
     return ReferenceBackend::sgd_update(param, grad, lr, weight_decay);
-  float* __restrict p = param.data<float>();
-  const float* __restrict g = grad.data<float>();
+  float* p = param.data<float>();
+  const float* g = grad.data<float>();
   const float flr = static_cast<float>(lr), wd = static_cast<float>(weight_decay);
-  const std::int64_t n = param.numel();
-  for (std::int64_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i]);
+  onednn_detail::parallel_for(param.numel(), kMinChunk, [=](std::int64_t begin, std::int64_t end) {
+    float* __restrict pp = p;
+    const float* __restrict gg = g;
+    for (std::int64_t i = begin; i < end; ++i) pp[i] -= flr * (gg[i] + wd * pp[i]);
+  });
 }
 
 void OneDnnBackend::momentum_update(Tensor& param, const Tensor& grad, Tensor& moments, double lr, double momentum,
                                     double weight_decay, bool nesterov) {
-  if (!all_f32({&param, &grad, &moments}) || param.shape() != grad.shape() || param.shape() != moments.shape())
+  if (!all_f32({&param, &grad, &moments}) || param.shape() != grad.shape() || param.shape() != moments.shape() ||
+      param.shares_storage(grad) || param.shares_storage(moments) || grad.shares_storage(moments))
     return ReferenceBackend::momentum_update(param, grad, moments, lr, momentum, weight_decay, nesterov);
-  float* __restrict p = param.data<float>();
-  float* __restrict m = moments.data<float>();
-  const float* __restrict g = grad.data<float>();
+  float* p = param.data<float>();
+  float* m = moments.data<float>();
+  const float* g = grad.data<float>();
   const float flr = static_cast<float>(lr), mu = static_cast<float>(momentum), wd = static_cast<float>(weight_decay);
-  const std::int64_t n = param.numel();
-  if (nesterov) {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float gi = g[i] + wd * p[i];
-      const float mi = mu * m[i] + gi;
-      m[i] = mi;
-      p[i] -= flr * (gi + mu * mi);
+  onednn_detail::parallel_for(param.numel(), kMinChunk, [=](std::int64_t begin, std::int64_t end) {
+    float* __restrict pp = p;
+    float* __restrict mm = m;
+    const float* __restrict gg = g;
+    if (nesterov) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float gi = gg[i] + wd * pp[i];
+        const float mi = mu * mm[i] + gi;
+        mm[i] = mi;
+        pp[i] -= flr * (gi + mu * mi);
+      }
+    } else {
+      for (std::int64_t i = begin; i < end; ++i) {
+        const float gi = gg[i] + wd * pp[i];
+        const float mi = mu * mm[i] + gi;
+        mm[i] = mi;
+        pp[i] -= flr * mi;
+      }
     }
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float gi = g[i] + wd * p[i];
-      const float mi = mu * m[i] + gi;
-      m[i] = mi;
-      p[i] -= flr * mi;
-    }
-  }
+  });
 }
 
 }  // namespace anvil
