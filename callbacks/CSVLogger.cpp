@@ -94,7 +94,11 @@ void CSVLogger::on_train_epoch_end(RunContext& ctx) {
   std::map<std::string, double> values;
   if (auto loss = cbutil::train_loss(ctx)) values["loss"] = *loss;
   if (p.optimizer != nullptr) values["lr"] = p.optimizer->current_learning_rate();
-  for (const auto& [k, v] : p.eval_results) values[k] = v;
+  for (const auto& [k, v] : p.eval_results) {
+    // A metric named like a train column (the Loss metric is "loss") goes under "eval_<name>".
+    const std::string key = (k == "loss" || k == "lr") ? "eval_" + k : k;
+    values.emplace(key, v);
+  }
   if (columns_.empty()) {
     for (const auto& [k, v] : values) columns_.push_back(k);
     std::string header = "epoch";

@@ -11,7 +11,8 @@ namespace anvil {
 
 /// At every training epoch end appends a row: `epoch` (cur_epoch_num), then the values of the sorted
 /// keys: "loss" (the last step's loss), "lr" (the optimizer's current learning rate) and every
-/// eval_results entry (Model::fit). The header ("epoch" + keys) is written once, with the first row; its
+/// eval_results entry (Model::fit; an entry named "loss" or "lr", e.g. the Loss metric, is written as
+/// "eval_loss" / "eval_lr" unless that key is already present). The header ("epoch" + keys) is written once, with the first row; its
 /// columns are fixed from then on (a later key not in the header is dropped, a missing one is left
 /// empty). Each row is flushed. Numbers are shortest round-trip text.
 /// Train begin: append=false truncates the file. append=true keeps it and reuses its header; when the
