@@ -79,7 +79,7 @@ LoadReport CheckPoint::load(const std::string& path, const LoadOptions& options)
     } else {
       throw Error(fmt::format("'{}' is a pickle-era OneFlow save (flow.save v0.6\u2013v0.9): parameter names are stored "
                               "only in Python pickle 'pickled_data'; use load_raw_tensors() or enable the state-dict "
-                              "pickle reader ({})",
+                              "pickle reader (the restricted reader refused it: {})",
                               path, info.pickle_error));
     }
   } else {

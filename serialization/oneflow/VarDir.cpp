@@ -596,7 +596,8 @@ NamedTensors load_named_tensors(const std::string& path) {
   }
   if (!info.pickle_names)
     throw Error(fmt::format("'{}' is a pickle-era OneFlow save (flow.save v0.6\u2013v0.9): parameter names are stored "
-                            "only in Python pickle 'pickled_data', which the restricted reader refused: {}",
+                            "only in Python pickle 'pickled_data'; use load_raw_tensors() or enable the state-dict "
+                            "pickle reader (the restricted reader refused it: {})",
                             path, info.pickle_error));
   std::map<std::string, const VarEntry*> by_dir;
   for (auto& e : info.variables) by_dir[e.name] = &e;

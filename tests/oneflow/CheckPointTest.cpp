@@ -2,6 +2,7 @@
 // load_variables semantics, and the mobilenet fixture loaded into a synthetic variable set.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
@@ -197,4 +198,71 @@ TEST(OneFlowCheckPoint, PickleEraByNameAndByOrder) {
   c2.load(base + "3x3_i3o3_conv2d", o);
   EXPECT_TRUE(same_bytes(s1.find("weight")->tensor, s2.find("weight")->tensor));
   EXPECT_TRUE(out.str().empty());
+}
+
+TEST(OneFlowCheckPoint, LegacyEraATrainStepAndReset) {
+  testutil::TempDir td;
+  // Era A: out only (shapes from the model), plus a train-step counter of job "TrainNet".
+  const std::string dir = td.file("legacy");
+  std::filesystem::create_directories(dir + "/w");
+  std::filesystem::create_directories(dir + "/System-Train-TrainStep-TrainNet");
+  {
+    std::FILE* f = std::fopen((dir + "/w/out").c_str(), "wb");
+    float v[3] = {1, 2, 3};
+    std::fwrite(v, sizeof v, 1, f);
+    std::fclose(f);
+    f = std::fopen((dir + "/System-Train-TrainStep-TrainNet/out").c_str(), "wb");
+    std::int64_t step = 5;
+    std::fwrite(&step, 8, 1, f);
+    std::fclose(f);
+    f = std::fopen((dir + "/snapshot_done").c_str(), "wb");
+    std::fclose(f);
+  }
+  auto make = [](VariableStore& s, const std::string& job) {
+    VariableArgs a;
+    a.shape = Shape({3});
+    a.initializer = anvil::nn::oneflow::zeros_initializer();
+    s.get_variable("w", a, job);
+    VariableArgs t;
+    t.shape = Shape({1});
+    t.dtype = DType::kI64;
+    t.trainable = false;
+    t.initializer = anvil::nn::oneflow::zeros_initializer();
+    s.get_variable(train_step_name(job), t, job);
+  };
+  VariableStore s(1);
+  make(s, "TrainNet");
+  std::ostringstream out;
+  CheckPoint cp(s, "TrainNet", &out);
+  cp.load(dir);
+  EXPECT_EQ(s.find("w", "TrainNet")->tensor.to_vector<float>(), std::vector<float>({1, 2, 3}));
+  EXPECT_EQ(s.find("System-Train-TrainStep-TrainNet", "TrainNet")->tensor.to_vector<std::int64_t>()[0], 5);
+  EXPECT_TRUE(out.str().empty());
+  LoadOptions reset;
+  reset.reset_train_step = true;
+  cp.load(dir, reset);
+  EXPECT_EQ(s.find("System-Train-TrainStep-TrainNet", "TrainNet")->tensor.to_vector<std::int64_t>()[0], 0);
+  // Another job name: the counter is not found and restarts at 0 (with the warning line).
+  VariableStore s2(1);
+  make(s2, "Other");
+  CheckPoint cp2(s2, "Other", &out);
+  auto rep = cp2.load(dir);
+  EXPECT_EQ(rep.initialized, std::vector<std::string>{"System-Train-TrainStep-Other"});
+  EXPECT_EQ(rep.unused, std::vector<std::string>{"System-Train-TrainStep-TrainNet"});
+  EXPECT_NE(out.str().find("System-Train-TrainStep-Other/out. It will be initialized. \n"), std::string::npos);
+  // Era A with a wrong model shape: size error naming the path.
+  VariableStore s3(1);
+  VariableArgs a;
+  a.shape = Shape({4});
+  a.initializer = anvil::nn::oneflow::zeros_initializer();
+  s3.get_variable("w", a);
+  CheckPoint cp3(s3, "", &out);
+  try {
+    cp3.load(dir);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unexpected model snapshot size, path: " + dir + "/w/out"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(s3.find("w")->tensor.to_vector<float>(), std::vector<float>(4, 0.0f));
 }
