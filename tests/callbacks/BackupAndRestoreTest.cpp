@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "callbacks/BackupAndRestore.h"
+#include "callbacks/CSVLogger.h"
 #include "callbacks/EarlyStopping.h"
 #include "callbacks/History.h"
 #include "callbacks/LambdaCallback.h"
+#include "callbacks/ReduceLROnPlateau.h"
 #include "framework/core/Error.h"
 #include "tests/train/TrainTestUtil.h"
 
@@ -94,6 +98,48 @@ TEST(BackupAndRestore, ResumeStopsAtTheSameEpochWithIdenticalState) {
   for (std::size_t i = 0; i < pr.size(); ++i)
     EXPECT_EQ(pr[i].second.to_vector<float>(), pb[i].second.to_vector<float>()) << pr[i].first;
   EXPECT_FALSE(fs::exists(b.backup->backup_path()));
+  fs::remove_all(dir);
+}
+
+// A run with CSVLogger(append) and ReduceLROnPlateau, interrupted in epoch 4 and resumed, writes the
+// same CSV file (no duplicate rows) and the same learning-rate changes as an uninterrupted run.
+TEST(BackupAndRestore, ResumedCsvAndLrMatchAnUninterruptedRun) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("anvil_cb_backup_csv_{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto run = [&](const std::string& name, bool crash, bool resume) {
+    auto s = testutil::make_mlp_model(4, 8, 3, 3, 1.0);
+    auto loader = loader12();
+    std::vector<std::shared_ptr<Callback>> cbs = {
+        scripted_metric({1.0, 1.0, 0.5, 0.5, 0.5, 0.5}),
+        std::make_shared<ReduceLROnPlateau>(ReduceLROnPlateau::Options{.factor = 0.5, .patience = 1, .min_delta = 0.0}),
+        std::make_shared<CSVLogger>((dir / (name + ".csv")).string(), ",", true)};
+    if (crash)
+      cbs.push_back(std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_begin = [](RunContext& c) {
+        if (c.original_args().cur_epoch_num == 4 && c.original_args().step_in_epoch == 2) throw Error("killed");
+      }}));
+    auto backup = std::make_shared<BackupAndRestore>((dir / (name + "_backup")).string());
+    cbs.push_back(backup);
+    if (resume) {
+      EXPECT_TRUE(backup->restore(*s.model, *loader, cbs));
+    }
+    s.model->train(6, *loader, cbs);
+    return s.opt->current_learning_rate();
+  };
+  const double lr_ref = run("ref", false, false);
+  EXPECT_THROW(run("run", true, false), Error);
+  const double lr_resumed = run("run", false, true);
+  EXPECT_DOUBLE_EQ(lr_ref, 0.0625);  // reductions at epochs 2, 4, 5 and 6
+  EXPECT_EQ(lr_resumed, lr_ref);
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string ref_csv = slurp(dir / "ref.csv"), run_csv = slurp(dir / "run.csv");
+  EXPECT_EQ(std::count(ref_csv.begin(), ref_csv.end(), '\n'), 7);
+  EXPECT_EQ(run_csv, ref_csv);
   fs::remove_all(dir);
 }
 
