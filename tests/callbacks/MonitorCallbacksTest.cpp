@@ -11,6 +11,7 @@
 #include "callbacks/ReduceLROnPlateau.h"
 #include "callbacks/TerminateOnNaN.h"
 #include "framework/core/Error.h"
+#include "framework/optim/ConstantLR.h"
 #include "framework/ops/Arithmetic.h"
 #include "framework/ops/Loss.h"
 #include "tests/train/TrainTestUtil.h"
@@ -203,4 +204,16 @@ TEST(ReduceLROnPlateau, ImprovementResetsWait) {
   ReduceLROnPlateau r2(ReduceLROnPlateau::Options{});
   r2.load_state(r->state());
   EXPECT_EQ(r2.state(), r->state());
+}
+
+TEST(ReduceLROnPlateau, DynamicLearningRateIsAnErrorAtTrainBegin) {
+  auto s = testutil::make_mlp_model(4, 8, 3, 1);
+  s.opt->set_learning_rate_schedule(std::make_shared<ConstantLR>(0.1));
+  auto loader = small_loader();
+  int steps = 0;
+  auto count = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_end = [&](RunContext&) { ++steps; }});
+  EXPECT_THROW(s.model->train(1, *loader, {std::make_shared<ReduceLROnPlateau>(), count}), Error);
+  EXPECT_THROW(s.model->train(1, *loader, {std::make_shared<LearningRateScheduler>([](double lr, std::int64_t) { return lr; }), count}),
+               Error);
+  EXPECT_EQ(steps, 0);
 }
