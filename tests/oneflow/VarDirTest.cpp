@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -349,9 +351,14 @@ TEST(OneFlowWriter, SigkillDuringSaveNeverLeavesPartialTarget) {
   testutil::TempDir td;
   NamedTensors ts;
   for (int i = 0; i < 8; ++i) ts.emplace_back(fmt::format("v{}", i), Tensor::full(Shape({256, 1024}), i));
+  // Calibrate: the kill points are spread over [0, 3 x one save's duration in the parent] (a forked child is slower).
+  const auto t0 = std::chrono::steady_clock::now();
+  save_variable_directory(td.file("calibrate"), ts);
+  const auto save_us = std::max<std::int64_t>(
+      1000, std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
   std::uint64_t seed = 12345;
   int complete = 0, absent = 0;
-  for (int round = 0; round < 12; ++round) {
+  for (int round = 0; round < 20; ++round) {
     std::string root = td.file(fmt::format("kill{}", round));
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -364,7 +371,7 @@ TEST(OneFlowWriter, SigkillDuringSaveNeverLeavesPartialTarget) {
       ::_exit(0);
     }
     seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    ::usleep(static_cast<useconds_t>((seed >> 33) % 60000));
+    ::usleep(static_cast<useconds_t>((seed >> 33) % static_cast<std::uint64_t>(save_us * 3)));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -372,11 +379,14 @@ TEST(OneFlowWriter, SigkillDuringSaveNeverLeavesPartialTarget) {
       ++absent;
       continue;
     }
+    // The final name exists only as a complete save: every variable with out and meta.
     ++complete;
     ASSERT_TRUE(fs::exists(root + "/snapshot_done")) << root;
     auto back = as_map(load_named_tensors(root));
     ASSERT_EQ(back.size(), ts.size());
     for (auto& [n, t] : ts) EXPECT_EQ(std::memcmp(back[n].data_ptr(), t.data_ptr(), t.nbytes()), 0) << n;
   }
-  EXPECT_EQ(complete + absent, 12);
+  EXPECT_EQ(complete + absent, 20);
+  RecordProperty("complete", complete);
+  RecordProperty("absent", absent);
 }
