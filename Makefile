@@ -1,7 +1,8 @@
 # The user commands. Each installs the Debian packages first (idempotent), then configures and builds
 # Release with CMake in build/.
 #   make demo   train LeNet-5 on Fashion-MNIST (3 epochs), save a .ckpt, export it to ONNX and
-#               check the export in ONNX Runtime
+#               check the export in ONNX Runtime; then a short long_run (ModelCheckpoint every second
+#               with retention, ProgressBar, TensorBoard, CSV log) that lists its checkpoints
 #   make test   run every test except those labelled slow
 #   make bench  training throughput of Anvil vs PyTorch on the same networks, same run; checkpoint
 #               save/load bandwidth vs dd and PyTorch; ONNX export time of ResNet-50
@@ -25,6 +26,8 @@ demo: build
 	$(BUILD)/examples/train_lenet --epochs 3 --save $(BUILD)/demo/lenet.ckpt
 	$(BUILD)/tools/anvil ckpt info $(BUILD)/demo/lenet.ckpt
 	$(BUILD)/tools/anvil export --model lenet --ckpt $(BUILD)/demo/lenet.ckpt --out $(BUILD)/demo/lenet.onnx --verify
+	rm -rf $(BUILD)/demo/long_run
+	$(BUILD)/examples/long_run --out $(BUILD)/demo/long_run
 
 test: build
 	cd $(BUILD) && ctest -LE slow --output-on-failure -j $(JOBS)
