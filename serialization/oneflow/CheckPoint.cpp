@@ -1,6 +1,8 @@
 // CheckPoint: see CheckPoint.h and specs/oneflow-vardir.md §7.
 #include "serialization/oneflow/CheckPoint.h"
 
+#include "framework/core/Log.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -58,6 +60,7 @@ LoadReport CheckPoint::load(const std::string& path, const LoadOptions& options)
   VarDirInfo info = scan_variable_directory(path);
   LoadReport rep;
   rep.warnings = info.warnings;
+  for (const auto& w : info.warnings) log(LogLevel::kWarning, w);
   auto vars = store_.variables(job_);
   // name -> entry on disk
   std::map<std::string, const VarEntry*> entries;

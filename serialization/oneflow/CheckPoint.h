@@ -42,7 +42,8 @@ class CheckPoint {
   /// Loads `path` into the variables (definition order). A variable whose `<path>/<name>/out` is absent
   /// gets the line "WARNING! CANNOT find variable path in : <path>/<name>/out. It will be initialized. "
   /// on the output stream and is initialized. Transactional: everything is read and checked (size,
-  /// dtype, shape: errors name the variable and both shapes) before anything is assigned.
+  /// dtype, shape: errors name the variable and both shapes) before anything is assigned. Scan warnings
+  /// (no snapshot_done marker, sub-directories without `out`) go to the log (stderr) and the report.
   LoadReport load(const std::string& path, const LoadOptions& options = {});
   /// (name, tensor) of every variable, sharing storage with the variables.
   NamedTensors get_all_variables() const;
