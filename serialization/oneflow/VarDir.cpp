@@ -249,15 +249,18 @@ struct PValue {
   bool tensor_built = false;                   // kTensor
 };
 
-PPtr make(PValue::Kind k) {
-  auto p = std::make_shared<PValue>();
-  p->kind = k;
-  return p;
-}
-
 class PickleReader {
  public:
   PickleReader(const std::string& b, const std::string& path) : b_(b), path_(path) {}
+  // A pickle may make a dict hold itself (memo + SETITEM): break every link so no cycle leaks.
+  ~PickleReader() {
+    for (auto& p : all_) {
+      p->items.clear();
+      p->elems.clear();
+    }
+  }
+  PickleReader(const PickleReader&) = delete;
+  PickleReader& operator=(const PickleReader&) = delete;
 
   PPtr run() {
     while (true) {
@@ -355,6 +358,12 @@ class PickleReader {
   }
 
  private:
+  PPtr make(PValue::Kind k) {
+    auto p = std::make_shared<PValue>();
+    p->kind = k;
+    all_.push_back(p);
+    return p;
+  }
   PPtr global(const std::string& mod, const std::string& name, std::size_t at) {
     std::string full = fmt::format("{}.{}", mod, name);
     if (full != "collections.OrderedDict" && full != "oneflow.nn.Parameter" &&
@@ -427,6 +436,7 @@ class PickleReader {
   std::size_t pos_ = 0;
   std::vector<PPtr> stack_;
   std::map<std::uint32_t, PPtr> memo_;
+  std::vector<PPtr> all_;  // every object created, for the destructor
 };
 
 }  // namespace
