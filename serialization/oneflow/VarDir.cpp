@@ -523,7 +523,8 @@ VarDirInfo scan_variable_directory(const std::string& path) {
     info.variables.push_back(make_entry(base, path));
     return info;
   }
-  info.has_snapshot_done = fs::exists(join(path, "snapshot_done"));
+  std::error_code mec;
+  info.has_snapshot_done = fs::exists(join(path, "snapshot_done"), mec);
   bool pickle = is_regular(join(path, "pickled_data"));
   info.layout = pickle ? Layout::kPickle : Layout::kVariables;
   std::vector<std::string> names;
@@ -675,7 +676,9 @@ void save_variable_directory(const std::string& path, const NamedTensors& tensor
   }
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
-    bool empty_dir = S_ISDIR(st.st_mode) && fs::is_empty(path);
+    std::error_code iec;
+    bool empty_dir = S_ISDIR(st.st_mode) && fs::is_empty(path, iec);
+    if (iec) throw_file_error("opendir", path, iec.value());
     if (!empty_dir)
       throw Error(fmt::format("{} is a file or non-empty directory! A OneFlow variable directory must be saved to a "
                               "new or empty directory",
