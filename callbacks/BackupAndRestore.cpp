@@ -29,12 +29,21 @@ bool BackupAndRestore::restore(Model& model, DataLoader& loader, const std::vect
   return true;
 }
 
+void BackupAndRestore::on_before_train(Model& model, DataLoader& loader,
+                                       const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  // Restored explicitly for this train() (its resume request is still pending): never twice. An
+  // explicit restore() that found no backup, or whose request a failed train() dropped, is redone.
+  if (restore_called_ && restored_ && model.resume_pending()) return;
+  restore(model, loader, callbacks);
+}
+
 void BackupAndRestore::on_train_begin(RunContext& ctx) {
   const bool called = restore_called_;
   restore_called_ = false;
   if (!called && std::filesystem::exists(backup_path()))
-    throw Error(fmt::format("BackupAndRestore: '{}' holds a backup of an interrupted run; call restore(model, loader, "
-                            "callbacks) before train() (or delete it to start over)", backup_path()));
+    throw Error(fmt::format("BackupAndRestore: '{}' holds a backup of an interrupted run, but it was not restored (this "
+                            "loop did not call on_before_train); call restore(model, loader, callbacks) before "
+                            "training (or delete it to start over)", backup_path()));
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) throw Error(fmt::format("BackupAndRestore: cannot create '{}': {}", dir_, ec.message()));

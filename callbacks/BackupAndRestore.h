@@ -4,12 +4,13 @@
 //
 //   auto backup = std::make_shared<BackupAndRestore>("run/backup");
 //   std::vector<std::shared_ptr<Callback>> cbs = {early_stopping, csv, backup};   // backup LAST
-//   backup->restore(model, loader, cbs);      // resumes run/backup/backup.ckpt when present and valid
-//   model.train(10, loader, cbs);             // continues where the interrupted run stopped
+//   model.train(10, loader, cbs);   // resumes run/backup/backup.ckpt when present, then continues
 //
-// Why restore() is a separate call: a resume must be requested before train() computes its first epoch
-// (Model::resume_from), which happens before on_train_begin; on_train_begin therefore only checks that
-// a backup present was restored, and throws otherwise (running from scratch would overwrite it).
+// The resume is automatic: Model::train / Model::fit call Callback::on_before_train before they compute
+// the first epoch, and this callback restores its backup there (network, optimizer, epoch, step, RNG,
+// data position and the callbacks' states), so the loop continues where the interrupted run stopped.
+// restore() stays public for an explicit resume before train() (e.g. to inspect the restored state);
+// the following train() then does not restore a second time.
 #pragma once
 
 #include <cstdint>
@@ -39,19 +40,30 @@ class BackupAndRestore : public Callback {
 
   /// When backup_path() exists, resumes it with serialization's resume(model, loader, path, callbacks)
   /// (integrity required; epoch, step, RNG, data position and callback states are restored) and returns
-  /// true; returns false when there is no backup. Call before model.train(epoch, loader, callbacks)
-  /// with the same callbacks. Errors: resume()'s (CheckpointError / anvil::Error) for an invalid backup.
+  /// true; returns false when there is no backup. Optional: the next train()/fit() calls it by itself
+  /// (on_before_train); after an explicit call that train() does not restore again. Call it before
+  /// model.train(epoch, loader, callbacks) with the same callbacks.
+  /// Errors: resume()'s (CheckpointError / anvil::Error) for an invalid backup (nothing is deleted).
   bool restore(Model& model, DataLoader& loader, const std::vector<std::shared_ptr<Callback>>& callbacks);
 
-  /// Errors: anvil::Error when a backup exists and restore() was not called for this train (it would be
-  /// overwritten by a run starting from scratch); creates backup_dir.
+  /// Automatic resume: calls restore(model, loader, callbacks) unless restore() was already called
+  /// explicitly for this train()/fit(). Errors: restore()'s — an invalid backup fails the train() call
+  /// before any other hook (it is kept, never overwritten by a run starting from scratch).
+  void on_before_train(Model& model, DataLoader& loader,
+                       const std::vector<std::shared_ptr<Callback>>& callbacks) override;
+  /// Creates backup_dir and reports a resumed backup in cb_params resumed_from.
+  /// Errors: anvil::Error when a backup exists but neither restore() nor on_before_train ran for this
+  /// train (a loop that does not call on_before_train would overwrite it starting from scratch);
+  /// anvil::Error when backup_dir cannot be created.
   void on_train_begin(RunContext& ctx) override;
+  /// Writes the backup at every save_freq-th epoch end (see the class comment).
   void on_train_epoch_end(RunContext& ctx) override;
+  /// Deletes the backup after a normal end when delete_checkpoint is set (see the class comment).
   void on_train_end(RunContext& ctx) override;
 
   /// `<backup_dir>/backup.ckpt`.
   std::string backup_path() const;
-  /// True when the last restore() resumed a backup.
+  /// True when the last restore() (explicit or automatic) resumed a backup; false again after train end.
   bool restored() const { return restored_; }
 
  private:

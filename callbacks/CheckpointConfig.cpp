@@ -1,5 +1,7 @@
 #include "callbacks/CheckpointConfig.h"
 
+#include <csignal>
+
 #include <fmt/format.h>
 
 #include "framework/core/Error.h"
@@ -63,9 +65,14 @@ void CheckpointConfig::validate() const {
   if (format != "ckpt")
     fail(fmt::format("the argument 'format' must be \"ckpt\" (\"safetensors\" is not implemented yet), but got \"{}\".",
                      format));
-  if (!save_on_signals.empty())
-    fail(fmt::format("the argument 'save_on_signals' is not implemented yet, but got {} signal(s).",
-                     save_on_signals.size()));
+  for (int sig : save_on_signals) {
+    if (sig == SIGKILL || sig == SIGSTOP)
+      fail(fmt::format("the argument 'save_on_signals' contains {} ({}), which cannot be caught; use e.g. SIGTERM, "
+                       "SIGINT or SIGUSR1.",
+                       sig == SIGKILL ? "SIGKILL" : "SIGSTOP", sig));
+    if (sig < 1 || sig > 64)
+      fail(fmt::format("the argument 'save_on_signals' must hold signal numbers in [1, 64], but got {}.", sig));
+  }
   if (async_pending != "wait" && async_pending != "skip")
     fail(fmt::format("the argument 'async_pending' must be \"wait\" or \"skip\", but got \"{}\".", async_pending));
   if (mode != "min" && mode != "max")

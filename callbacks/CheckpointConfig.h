@@ -13,8 +13,7 @@
 //   * keep_checkpoint_max and keep_checkpoint_per_n_minutes both 0 -> keep_checkpoint_max = 1 (as
 //     MindSpore) in normalized().
 //   * Features MindSpore has but Anvil does not implement are errors, never silently ignored: encryption
-//     (enc_key), remove_redundancy on one device, async_save = kProcess, format "safetensors",
-//     save_on_signals (not implemented yet).
+//     (enc_key), remove_redundancy on one device, async_save = kProcess, format "safetensors".
 #pragma once
 
 #include <cstdint>
@@ -78,7 +77,10 @@ struct CheckpointConfig {
   std::string format = "ckpt";
 
   // ---- Anvil's additions ----
-  /// Signals that trigger a save then a clean stop. Not implemented yet: non-empty is an error.
+  /// Signals that trigger a save then a clean stop (spec §8; e.g. {SIGTERM, SIGINT}): ModelCheckpoint
+  /// installs a flag-only handler through SignalRegistry (shared with OnRequestExit) from train begin to
+  /// train end; at the next step end it commits a normal checkpoint (trigger "signal"), then
+  /// request_stop(). SIGKILL, SIGSTOP and numbers outside 1..64 are errors. Empty = off.
   std::vector<int> save_on_signals{};
   /// Adopt the files (owner id, prefix, trigger state) of an earlier run of this prefix in the directory.
   bool resume = false;
@@ -104,15 +106,15 @@ struct CheckpointConfig {
   ///   3. the four periodic numbers not all 0 (MindSpore's "can't be all None or 0" message);
   ///   4. append_info: names other than "epoch_num"/"step_num", or more than one dict;
   ///   5. format "safetensors" with enc_key, crc_check or exception_save;
-  ///   then Anvil's unsupported settings (enc_key, remove_redundancy, async_save kProcess, format,
-  ///   save_on_signals) and its own fields (async_pending, mode, monitor).
+  ///   then Anvil's unsupported settings (enc_key, remove_redundancy, async_save kProcess, format)
+  ///   and its own fields (save_on_signals: SIGKILL/SIGSTOP/out of range; async_pending, mode, monitor).
   void validate() const;
   /// validate(), then a copy with keep_checkpoint_max = 1 when both retention numbers are 0.
   CheckpointConfig normalized() const;
   /// The four periodic values as given (no normalisation).
   CheckpointPolicy get_checkpoint_policy() const;
-  /// True when a periodic trigger (steps or seconds) is configured; without one, only exception (and
-  /// later signal) saves happen, and no end save.
+  /// True when a periodic trigger (steps or seconds) is configured; without one, only exception and
+  /// signal saves happen, and no end save.
   bool has_periodic_trigger() const { return save_checkpoint_steps > 0 || save_checkpoint_seconds > 0; }
   /// True when "epoch_num" / "step_num" is listed in append_info.
   bool appends(const std::string& name) const;

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "callbacks/Retention.h"
+#include "callbacks/SignalRegistry.h"
 #include "framework/core/Error.h"
 #include "framework/core/Log.h"
 #include "framework/nn/Cell.h"
@@ -205,11 +206,12 @@ ModelCheckpoint::ModelCheckpoint(std::string prefix, std::string directory, Chec
   if (!config_.has_periodic_trigger())
     log(LogLevel::kWarning,
         fmt::format("ModelCheckpoint '{}': neither save_checkpoint_steps nor save_checkpoint_seconds is set; only "
-                    "exception saves will be made",
+                    "exception and signal saves will be made",
                     prefix_));
 }
 
 ModelCheckpoint::~ModelCheckpoint() {
+  release_signals();
   wait_writer();
   if (writer_error_) {
     try {
@@ -295,6 +297,34 @@ std::string ModelCheckpoint::latest_pointer_path() const { return join_path(dire
 std::string ModelCheckpoint::graph_meta_path() const { return join_path(directory_, prefix_ + "-graph.meta"); }
 
 // ---------------------------------------------------------------------------------------------------
+// Signals (spec §8)
+
+void ModelCheckpoint::acquire_signals() {
+  if (!held_signals_.empty()) return;  // already held (a begin without its end)
+  try {
+    for (int sig : config_.save_on_signals) {
+      SignalRegistry::clear(sig);
+      SignalRegistry::acquire(sig);
+      held_signals_.push_back(sig);
+    }
+  } catch (...) {
+    release_signals();
+    throw;
+  }
+}
+
+void ModelCheckpoint::release_signals() noexcept {
+  for (int sig : held_signals_) SignalRegistry::release(sig);
+  held_signals_.clear();
+}
+
+int ModelCheckpoint::pending_signal() const {
+  for (int sig : held_signals_)
+    if (SignalRegistry::pending(sig)) return sig;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Hooks
 
 void ModelCheckpoint::on_train_begin(RunContext& ctx) {
@@ -313,6 +343,7 @@ void ModelCheckpoint::on_train_begin(RunContext& ctx) {
     adopted_pruned_ = true;
     run_retention();
   }
+  acquire_signals();
 }
 
 void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
@@ -333,6 +364,24 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
       last_saved_global_step_ = -1;
     }
   }
+  if (const int sig = pending_signal(); sig != 0) {
+    // Signal save: a normal checkpoint of this step (unless this step is saved already), committed
+    // before we return, then a clean stop. The flag is left set for other watchers (OnRequestExit).
+    if (global != last_saved_global_step_) {
+      if (config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps)
+        last_steps_save_ = global;
+      save(ctx, "signal");
+      rethrow_async_error(true);  // async: wait for the commit
+      log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; saved '{}', stopping", prefix_,
+                                          sig, latest_file_));
+    } else {
+      log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; step {} is saved already ('{}'), "
+                                          "stopping",
+                                          prefix_, sig, global, latest_file_));
+    }
+    ctx.request_stop();
+    return;
+  }
   if (global == last_saved_global_step_) return;
   bool steps_due = config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps;
   bool seconds_due = false;
@@ -346,6 +395,7 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
 }
 
 void ModelCheckpoint::on_train_end(RunContext& ctx) {
+  release_signals();  // the previous dispositions come back with the last release
   const auto& p = ctx.original_args();
   if (p.exception) {
     // The loop is failing already: wait for the writer and log its error (never replace the original).
@@ -461,7 +511,7 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
 void ModelCheckpoint::save(RunContext& ctx, const std::string& trigger) {
   if (!graph_meta_done_) write_graph_meta(ctx);
   const bool async = config_.async_save == AsyncSave::kThread;
-  if (async && !writer_done_.load() && trigger != "end") {  // the end save always waits
+  if (async && !writer_done_.load() && trigger != "end" && trigger != "signal") {  // end and signal saves wait
     if (config_.async_pending == "skip") {
       log(LogLevel::kWarning,
           fmt::format("ModelCheckpoint '{}': a save is still in flight; the {}-triggered save at step {} is skipped",

@@ -48,9 +48,16 @@
 //            before the first) > save_checkpoint_seconds;
 //   end:     at on_train_end (not after an exception) when a periodic trigger is configured and the final
 //            step was not saved;
-//   exception: in on_exception when exception_save (synchronous; the exception then propagates).
-// Without a periodic trigger (e.g. (0,0,5,0)) nothing is saved except exception saves (warned at
-// construction).
+//   exception: in on_exception when exception_save (synchronous; the exception then propagates);
+//   signal:  config.save_on_signals (spec §8): on_train_begin installs SignalRegistry's flag-only
+//            handler for each signal (shared with OnRequestExit; the previous disposition comes back at
+//            on_train_end, also after an exception). At the first step end after one arrived: a normal
+//            checkpoint of that step (trigger "signal"; same name, manifest, latest pointer and
+//            retention; committed before the hook returns, also with async_save, and never skipped),
+//            then request_stop(); the end hooks run and no second (end) save is made for that step.
+//            The flag is read, not consumed, so an OnRequestExit for the same signal also sees it.
+// Without a periodic trigger (e.g. (0,0,5,0)) nothing is saved except exception and signal saves
+// (warned at construction).
 //
 // Retention (§6) runs after each committed periodic save: the candidates are rediscovered from disk (the
 // manifests owned by this instance with this prefix whose file exists with the recorded size), the
@@ -94,6 +101,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "callbacks/CheckpointConfig.h"
 #include "callbacks/Clock.h"
@@ -126,19 +134,24 @@ class ModelCheckpoint : public Callback {
   /// earlier run (see the file comment). Errors: anvil::Error / FileError.
   explicit ModelCheckpoint(std::string prefix = "CKP", std::string directory = "", CheckpointConfig config = {},
                            ModelCheckpointOptions options = {});
-  /// Waits for an in-flight async save (errors are logged) and releases the prefix reservation.
+  /// Waits for an in-flight async save (errors are logged), releases signals still held and the prefix
+  /// reservation.
   ~ModelCheckpoint() override;
   ModelCheckpoint(const ModelCheckpoint&) = delete;
   ModelCheckpoint& operator=(const ModelCheckpoint&) = delete;
 
   /// Records the run's start time (first run only; adopted on resume) and the step offset
-  /// (initial_epoch * batch_num). Rethrows a pending async error.
+  /// (initial_epoch * batch_num), then acquires config.save_on_signals in SignalRegistry (clearing
+  /// their flags). Rethrows a pending async error. Errors: SignalRegistry::acquire's (a failing
+  /// sigaction; the signals acquired so far are released).
   void on_train_begin(RunContext& ctx) override;
-  /// Checks the steps and seconds triggers and saves when one is due (see the file comment). Rethrows a
-  /// pending async error first. Errors: the save's (the training loop then fails).
+  /// Checks the signal, steps and seconds triggers and saves when one is due (see the file comment); after
+  /// a signal save it calls request_stop(). Rethrows a pending async error first. Errors: the save's
+  /// (the training loop then fails).
   void on_train_step_end(RunContext& ctx) override;
-  /// End save when due (not after an exception), then waits for the async writer and rethrows its error.
-  /// After an exception (cb_params.exception set) it only waits for the writer and logs its error.
+  /// Releases the save_on_signals signals (always, first). End save when due (not after an exception),
+  /// then waits for the async writer and rethrows its error. After an exception (cb_params.exception
+  /// set) it only waits for the writer and logs its error.
   void on_train_end(RunContext& ctx) override;
   /// With exception_save: drains the async writer, then synchronously commits the breakpoint file.
   /// Failures are logged, never thrown (the original exception must propagate).
@@ -176,6 +189,9 @@ class ModelCheckpoint : public Callback {
   void rethrow_async_error(bool wait);
   void wait_writer() noexcept;
   void adopt_earlier_run();
+  void acquire_signals();
+  void release_signals() noexcept;
+  int pending_signal() const;  // the first of config.save_on_signals whose flag is set, or 0
   void cleanup_owned_leftovers();
 
   std::string original_prefix_;
@@ -201,6 +217,8 @@ class ModelCheckpoint : public Callback {
   bool resume_state_warned_ = false;
   std::string latest_file_;
   std::string parent_;                             // basename of the previous checkpoint (manifest "parent")
+
+  std::vector<int> held_signals_;                  // acquired in SignalRegistry by this instance
 
   std::thread writer_;
   std::atomic<bool> writer_done_{true};

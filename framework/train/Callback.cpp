@@ -23,6 +23,8 @@ void Callback::step_end(RunContext&) { alias_was_default_ = true; }
 
 void Callback::on_exception(RunContext&, const std::exception&) {}
 
+void Callback::on_before_train(Model&, DataLoader&, const std::vector<std::shared_ptr<Callback>>&) {}
+
 void Callback::run_alias_from_eval(void (Callback::*alias)(RunContext&), const char* hook, const char* alias_name,
                                    RunContext& ctx) {
   alias_was_default_ = false;

@@ -14,6 +14,9 @@
 // evaluation. Anvil keeps that behaviour and logs one warning per callback object the first time an
 // overridden alias runs from an eval hook; override the on_train_* hook to run in training only.
 //
+// Before all of them, Model::train / Model::fit call on_before_train(model, loader, callbacks) once (see
+// there): the one hook that may change where the run starts (e.g. BackupAndRestore resumes its backup).
+//
 // Ordering and failures are the loop's business (see Model): hooks run in list order; when a step or a
 // hook throws, every callback's on_exception runs, then the end hook, then the exception propagates.
 // A hook may throw any exception to fail the loop; use RunContext::request_stop() to end it normally.
@@ -22,11 +25,16 @@
 #pragma once
 
 #include <exception>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/train/RunContext.h"
 
 namespace anvil {
+
+class Model;
+class DataLoader;
 
 class Callback {
  public:
@@ -34,6 +42,18 @@ class Callback {
   Callback() = default;
   Callback(const Callback&) = default;
   Callback& operator=(const Callback&) = default;
+
+  // ---- Anvil: pre-train hook (no MindSpore equivalent, no legacy alias) ----
+  /// Runs once at the very start of Model::train / Model::fit, on every callback in list order, after
+  /// the call's argument checks and BEFORE the loop computes its start position (progress, first epoch,
+  /// cur_step_num) and before on_train_begin. `model` is the Model about to train, `loader` its training
+  /// DataLoader, `callbacks` the callback list passed to train()/fit() (this callback included). It may
+  /// restore state into them, e.g. call Model::resume_from or anvil::resume(model, loader, path,
+  /// callbacks); the loop then starts from the restored position. No RunContext exists yet.
+  /// Errors: an exception propagates out of train()/fit() at once: no further hook runs (no
+  /// on_exception, no end hook: nothing had begun) and a pending resume_from request is dropped.
+  /// Default: nothing.
+  virtual void on_before_train(Model& model, DataLoader& loader, const std::vector<std::shared_ptr<Callback>>& callbacks);
 
   // ---- MindSpore 2.x hooks; each defaults to its legacy alias ----
   /// Once, before the first epoch of train() / fit().

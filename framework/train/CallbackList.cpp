@@ -42,6 +42,11 @@ void CallbackList::each_always(void (Callback::*hook)(RunContext&), const char* 
   if (first) std::rethrow_exception(first);
 }
 
+void CallbackList::on_before_train(Model& model, DataLoader& loader,
+                                   const std::vector<std::shared_ptr<Callback>>& callbacks) {
+  for (auto& cb : callbacks_) cb->on_before_train(model, loader, callbacks);
+}
+
 void CallbackList::on_train_begin(RunContext& ctx) { each(&Callback::on_train_begin, ctx); }
 void CallbackList::on_train_end(RunContext& ctx) { each_always(&Callback::on_train_end, "on_train_end", ctx); }
 void CallbackList::on_train_epoch_begin(RunContext& ctx) { each(&Callback::on_train_epoch_begin, ctx); }

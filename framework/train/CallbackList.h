@@ -21,6 +21,10 @@ class CallbackList : public Callback {
   /// Errors: anvil::Error naming the index of the first null element.
   explicit CallbackList(std::vector<std::shared_ptr<Callback>> callbacks = {});
 
+  /// Calls on_before_train(model, loader, callbacks) on every element in list order (the same
+  /// `callbacks` for each); the first exception stops the dispatch and propagates.
+  void on_before_train(Model& model, DataLoader& loader,
+                       const std::vector<std::shared_ptr<Callback>>& callbacks) override;
   void on_train_begin(RunContext& ctx) override;
   void on_train_end(RunContext& ctx) override;
   void on_train_epoch_begin(RunContext& ctx) override;

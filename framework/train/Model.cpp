@@ -111,6 +111,15 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
     throw Error(fmt::format("{}: initial_epoch must be in [0, epoch = {}], got {}", who, epoch, initial_epoch));
   if (valid_frequency < 1)
     throw Error(fmt::format("{}: valid_frequency must be >= 1, got {}", who, valid_frequency));
+  CallbackList list(std::move(callbacks));  // a null callback is an argument error
+  // Pre-train hooks: they may request a resume (Model::resume_from) before the start is computed. A
+  // failure here propagates at once (nothing has begun) and drops a pending resume request.
+  try {
+    list.on_before_train(*this, train_dataset, list.callbacks());
+  } catch (...) {
+    resume_.reset();
+    throw;
+  }
   // A pending resume_from(): where the first epoch starts and whether it continues mid-way.
   int first_epoch = initial_epoch + 1;
   const bool resuming = resume_.has_value();
@@ -136,7 +145,6 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
     }
     resume_.reset();
   }
-  CallbackList list(std::move(callbacks));
   CallbackList eval_list = list.filtered([](const Callback& cb) { return cb.runs_in_fit_eval(); });
 
   CallbackParams p;

@@ -55,6 +55,8 @@ class Model {
 
   /// Trains epochs initial_epoch+1 .. epoch over `train_dataset` (MindSpore Model.train):
   ///
+  ///   check arguments; on_before_train(*this, train_dataset, callbacks)   (may call resume_from)
+  ///   compute the start (a pending resume_from() is applied here)
   ///   network.set_train(true); on_train_begin
   ///   for e in initial_epoch+1 .. epoch:          cur_epoch_num = e; loader.start_epoch(e - 1)
   ///     on_train_epoch_begin
@@ -73,8 +75,11 @@ class Model {
   /// loader or a hook: then on_exception runs on every callback (errors inside are logged, never
   /// replace the original), then on_train_end with original_args().exception set (no
   /// on_train_epoch_end for the failed epoch), and the original exception is rethrown.
+  /// An exception from on_before_train propagates at once (no other hook runs; a pending resume
+  /// request is dropped).
   /// Preconditions: loss_fn and optimizer set; epoch >= 1; 0 <= initial_epoch <= epoch; no null
-  /// callback. Errors: anvil::Error naming the argument when a precondition fails (before any hook).
+  /// callback. Errors: anvil::Error naming the argument when a precondition fails (before any hook;
+  /// the resume-related checks of resume_from() run after on_before_train).
   void train(int epoch, DataLoader& train_dataset, std::vector<std::shared_ptr<Callback>> callbacks = {},
              int initial_epoch = 0);
 
@@ -123,7 +128,8 @@ class Model {
   const TrainProgress& progress() const { return progress_; }
 
   /// Makes the NEXT train()/fit() continue from `progress` instead of starting over (exact resume;
-  /// serialization/Resume.h calls it): cur_step_num starts at progress.global_step, initial_epoch is
+  /// serialization/Resume.h calls it; it may also be called from Callback::on_before_train of the
+  /// train()/fit() call that should continue): cur_step_num starts at progress.global_step, initial_epoch is
   /// progress.initial_epoch, and the first epoch is progress.epoch + 1 when progress.epoch_finished or
   /// progress.epoch == 0, else progress.epoch itself, continued with batch step_in_epoch + 1: the
   /// loader is then positioned at {epoch - 1, step_in_epoch} (DataLoader::seek, keeping its seed; no

@@ -68,7 +68,6 @@ TEST(BackupAndRestore, ResumeStopsAtTheSameEpochWithIdenticalState) {
 
   // Uninterrupted reference: best 0.5 at epoch 2, epochs 3 and 4 do not improve -> stops at 4.
   TrainRun ref = make_run(dir / "ref");
-  EXPECT_FALSE(ref.backup->restore(*ref.s.model, *ref.loader, ref.callbacks()));
   ref.s.model->train(10, *ref.loader, ref.callbacks());
   ASSERT_EQ(ref.es->stopped_epoch(), 4);
   EXPECT_FALSE(fs::exists(ref.backup->backup_path()));  // deleted after a normal end
@@ -81,14 +80,24 @@ TEST(BackupAndRestore, ResumeStopsAtTheSameEpochWithIdenticalState) {
   EXPECT_THROW(a.s.model->train(10, *a.loader, a.callbacks(crash)), Error);
   ASSERT_TRUE(fs::exists(a.backup->backup_path()));
 
-  // TrainRun B: fresh objects (other initial weights), resumed from the backup.
+  // TrainRun B: fresh objects (other initial weights); train() resumes the backup by itself
+  // (BackupAndRestore::on_before_train), before on_train_begin.
   TrainRun b = make_run(dir / "run");
   b.s = testutil::make_mlp_model(4, 8, 3, 99);
-  EXPECT_THROW(b.s.model->train(10, *b.loader, b.callbacks()), Error);  // a backup exists: restore() first
-  ASSERT_TRUE(b.backup->restore(*b.s.model, *b.loader, b.callbacks()));
-  EXPECT_EQ(b.es->wait(), 0);
-  EXPECT_DOUBLE_EQ(b.es->best(), 0.5);
-  b.s.model->train(10, *b.loader, b.callbacks());
+  int begin_wait = -1;
+  double begin_best = 0.0;
+  std::string resumed_from;
+  std::int64_t begin_step = -1;
+  auto probe = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_begin = [&](RunContext& c) {
+    begin_wait = b.es->wait();
+    begin_best = b.es->best();
+    begin_step = c.original_args().cur_step_num;
+  }, .on_train_end = [&](RunContext& c) { resumed_from = c.original_args().resumed_from; }});
+  b.s.model->train(10, *b.loader, b.callbacks(probe));
+  EXPECT_EQ(begin_wait, 0);
+  EXPECT_DOUBLE_EQ(begin_best, 0.5);
+  EXPECT_EQ(begin_step, 4);  // 2 epochs of 2 batches restored
+  EXPECT_EQ(resumed_from, b.backup->backup_path());
   EXPECT_EQ(b.es->stopped_epoch(), 4);
   EXPECT_EQ(b.epoch_ends, 2);  // epochs 3 and 4 only
   EXPECT_EQ(b.history->epoch(), ref.history->epoch());
@@ -121,7 +130,11 @@ TEST(BackupAndRestore, ResumedCsvAndLrMatchAnUninterruptedRun) {
     auto backup = std::make_shared<BackupAndRestore>((dir / (name + "_backup")).string());
     cbs.push_back(backup);
     if (resume) {
+      // Explicit restore(): the following train() must not restore a second time. Replacing the file
+      // with garbage proves it: a second restore would fail on it.
       EXPECT_TRUE(backup->restore(*s.model, *loader, cbs));
+      fs::remove(backup->backup_path());
+      std::ofstream(backup->backup_path()) << "not a checkpoint";
     }
     s.model->train(6, *loader, cbs);
     return s.opt->current_learning_rate();
@@ -140,6 +153,22 @@ TEST(BackupAndRestore, ResumedCsvAndLrMatchAnUninterruptedRun) {
   const std::string ref_csv = slurp(dir / "ref.csv"), run_csv = slurp(dir / "run.csv");
   EXPECT_EQ(std::count(ref_csv.begin(), ref_csv.end(), '\n'), 7);
   EXPECT_EQ(run_csv, ref_csv);
+  fs::remove_all(dir);
+}
+
+// An invalid backup fails train() before any hook, and is kept.
+TEST(BackupAndRestore, InvalidBackupFailsTrainAndIsKept) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("anvil_cb_backup_bad_{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  TrainRun r = make_run(dir);
+  std::ofstream(r.backup->backup_path()) << "not a checkpoint";
+  bool began = false;
+  auto probe = std::make_shared<LambdaCallback>(
+      LambdaCallback::Hooks{.on_train_begin = [&](RunContext&) { began = true; }});
+  EXPECT_ANY_THROW(r.s.model->train(3, *r.loader, r.callbacks(probe)));
+  EXPECT_FALSE(began);
+  EXPECT_TRUE(fs::exists(r.backup->backup_path()));
   fs::remove_all(dir);
 }
 

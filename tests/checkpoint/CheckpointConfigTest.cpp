@@ -1,6 +1,7 @@
 // CheckpointConfig: MindSpore's defaults, validation order and messages, normalisation (spec §3).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <string>
 
 #include "callbacks/CheckpointConfig.h"
@@ -92,7 +93,11 @@ TEST(CheckpointConfig, SafetensorsCombinationsThenUnsupportedFeatures) {
   EXPECT_NE(error_of({.enc_key = "secret"}).find("encryption is not supported"), std::string::npos);
   EXPECT_NE(error_of({.remove_redundancy = true}).find("'remove_redundancy' must be false"), std::string::npos);
   EXPECT_NE(error_of({.async_save = AsyncSave::kProcess}).find("\"process\" is not supported"), std::string::npos);
-  EXPECT_NE(error_of({.save_on_signals = {15}}).find("'save_on_signals' is not implemented yet"), std::string::npos);
+  EXPECT_EQ(error_of({.save_on_signals = {SIGTERM, SIGINT}}), "");
+  EXPECT_NE(error_of({.save_on_signals = {SIGTERM, SIGKILL}}).find("'save_on_signals' contains SIGKILL"),
+            std::string::npos);
+  EXPECT_NE(error_of({.save_on_signals = {SIGSTOP}}).find("'save_on_signals' contains SIGSTOP"), std::string::npos);
+  EXPECT_NE(error_of({.save_on_signals = {0}}).find("'save_on_signals' must hold signal numbers"), std::string::npos);
   EXPECT_NE(error_of({.async_pending = "later"}).find("'async_pending' must be \"wait\" or \"skip\", but got \"later\""),
             std::string::npos);
   EXPECT_NE(error_of({.mode = "auto"}).find("'mode' must be \"min\" or \"max\""), std::string::npos);
