@@ -163,7 +163,10 @@ void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t 
   const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
                                           : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   std::string all;  // every repeat's rate, in run order
-  for (double r : rates) all += (all.empty() ? "" : ",") + std::to_string(static_cast<long long>(r + 0.5));
+  for (double r : rates) {
+    if (!all.empty()) all += ',';
+    all += std::to_string(static_cast<long long>(r + 0.5));
+  }
   const char* threads = std::getenv("OMP_NUM_THREADS");
   std::printf(
       "anvil %s batch=%lld samples_per_s=%.1f min=%.1f max=%.1f steps=%d repeats=%d threads=%s data=%s "

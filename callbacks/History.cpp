@@ -30,7 +30,10 @@ std::string History::state() const {
   s += "\n";
   for (const auto& [k, vs] : history_) {
     s += k;
-    for (double v : vs) s += " " + cbutil::format_double(v);
+    for (double v : vs) {
+      s += ' ';
+      s += cbutil::format_double(v);
+    }
     s += "\n";
   }
   return s;
