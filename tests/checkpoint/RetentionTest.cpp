@@ -35,7 +35,9 @@ using V = std::vector<std::string>;
 
 }  // namespace
 
-TEST(Retention, EmptyInputDeletesNothing) { EXPECT_TRUE(retention_to_delete({}, {.keep_checkpoint_max = 2}).empty()); }
+TEST(Retention, EmptyInputDeletesNothing) {
+  EXPECT_TRUE(retention_to_delete({}, {.keep_checkpoint_max = 2}).empty());
+}
 
 TEST(Retention, KeepMaxKeepsTheNewestByStepThenTime) {
   EXPECT_EQ(survivors(per_minute(5), {.keep_checkpoint_max = 2, .run_start_time_ns = kStart}), (V{"f3", "f4"}));

@@ -130,4 +130,5 @@ TEST(Loss, ErrorsAndEmpty) {
   expect_error([&] { loss.update(Tensor::zeros(Shape{1}, DType::kI32), Tensor{}); }, {"int32[1]"});
   loss.update(Tensor::scalar(1.0), Tensor::zeros(Shape{0}, DType::kI32));  // empty batch: weight 0
   expect_error([&] { (void)loss.eval(); }, {"no samples"});
+  EXPECT_THROW((void)loss.eval(), Error);
 }

@@ -231,6 +231,7 @@ TEST(OrtParity, ResNet50Narrow) {
   auto net = models::resnet50({.in_channels = 3, .num_classes = 7, .base_width = 8, .generator = &g});
   randomize_batch_norms(*net, 7);
   expect_parity(*net, "resnet50_w8_3x45x45", Shape{3, 45, 45}, dir, paths);
+  EXPECT_EQ(paths.size(), 1u);
 }
 
 TEST(OrtParity, OperatorZoo) {
