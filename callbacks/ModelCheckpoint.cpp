@@ -370,6 +370,8 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
     if (global != last_saved_global_step_) {
       if (config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps)
         last_steps_save_ = global;
+      // A second signal during this save exits at once (spec §8): the user insists.
+      SignalRegistry::ImmediateExitScope exit_on_second_signal;
       save(ctx, "signal");
       rethrow_async_error(true);  // async: wait for the commit
       log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; saved '{}', stopping", prefix_,
@@ -416,7 +418,13 @@ void ModelCheckpoint::on_train_end(RunContext& ctx) {
       save(ctx, "end");
     }
   }
-  rethrow_async_error(true);
+  try {
+    rethrow_async_error(true);
+  } catch (...) {
+    snapshot_pool_.clear();
+    throw;
+  }
+  snapshot_pool_.clear();  // the snapshot buffers are not held between train() calls
 }
 
 void ModelCheckpoint::on_exception(RunContext& ctx, const std::exception& error) {
@@ -470,8 +478,22 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
     NamedTensors opt = p.optimizer->state_dict();
     job->tensors.insert(job->tensors.end(), opt.begin(), opt.end());
   }
-  if (snapshot)
-    for (auto& [name, t] : job->tensors) t = t.clone();
+  if (snapshot) {
+    // The writer hands back the previous snapshot's buffers (snapshot_pool_, read only after the writer
+    // thread was joined): copying into them skips the allocation and the page faults of fresh memory.
+    NamedTensors pool = std::exchange(snapshot_pool_, {});
+    const bool reuse = pool.size() == job->tensors.size();
+    for (std::size_t i = 0; i < job->tensors.size(); ++i) {
+      Tensor& t = job->tensors[i].second;
+      if (reuse && pool[i].first == job->tensors[i].first && pool[i].second.shape() == t.shape() &&
+          pool[i].second.dtype() == t.dtype()) {
+        pool[i].second.copy_from(t);
+        t = pool[i].second;
+      } else {
+        t = t.clone();
+      }
+    }
+  }
   if (config_.appends("epoch_num")) job->append.emplace_back("epoch_num", AppendValue{std::int64_t{p.cur_epoch_num}});
   if (config_.appends("step_num")) job->append.emplace_back("step_num", AppendValue{std::int64_t{job->global_step}});
   for (auto& [k, v] : config_.append_dict()) {
@@ -541,6 +563,7 @@ void ModelCheckpoint::save(RunContext& ctx, const std::string& trigger) {
       } catch (...) {
         writer_error_ = std::current_exception();
       }
+      snapshot_pool_ = std::move(j->tensors);  // the training thread reads it only after join()
       writer_done_ = true;
     });
   }

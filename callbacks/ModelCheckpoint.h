@@ -56,6 +56,11 @@
 //            retention; committed before the hook returns, also with async_save, and never skipped),
 //            then request_stop(); the end hooks run and no second (end) save is made for that step.
 //            The flag is read, not consumed, so an OnRequestExit for the same signal also sees it.
+//            A second signal while that save runs restores the default disposition and re-raises (the
+//            process exits at once; the commit protocol leaves only temporaries, earlier checkpoints
+//            stay). The flag is polled at train step end only: a checkpoint is exact only at a step
+//            boundary, so a signal arriving at step begin, during evaluation or a data wait is
+//            handled at the end of the step that follows.
 // Without a periodic trigger (e.g. (0,0,5,0)) nothing is saved except exception and signal saves
 // (warned at construction).
 //
@@ -80,7 +85,9 @@
 // a warning is logged and the steps schedule is rebased on the real position.
 //
 // Async (config.async_save = kThread): at a trigger the training thread copies every tensor to save
-// (clone), then one background thread writes, commits and runs retention. At most one save is in flight:
+// (a snapshot), then one background thread writes, commits and runs retention. The snapshot buffers of
+// one save are reused by the next (no allocation, no page faults on the training thread), so during
+// train() the callback holds one extra copy of the saved tensors; they are released at on_train_end. At most one save is in flight:
 // a trigger while one is running waits for it (async_pending "wait") or is dropped with a warning
 // ("skip"; a dropped steps-triggered save still restarts the steps count, so the next one is due N steps
 // later; the end save is never dropped). A writer error is rethrown on the training thread at this callback's next hook that finds
@@ -223,6 +230,7 @@ class ModelCheckpoint : public Callback {
   std::thread writer_;
   std::atomic<bool> writer_done_{true};
   std::exception_ptr writer_error_;
+  NamedTensors snapshot_pool_;  // the last async snapshot's buffers, reused by the next (after join)
 };
 
 }  // namespace anvil

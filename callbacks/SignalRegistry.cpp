@@ -24,8 +24,20 @@ struct Slot {
 Slot g_slots[kMaxSignal + 1];
 std::mutex g_mutex;
 
+std::atomic<int> g_immediate_exit{0};  // live ImmediateExitScope objects
+static_assert(std::atomic<int>::is_always_lock_free, "the immediate-exit counter must be lock-free");
+
+// Async-signal-safe: atomics, sigaction and raise only.
 extern "C" void anvil_signal_flag_handler(int sig) {
-  if (sig > 0 && sig <= kMaxSignal) g_flags[sig].store(true, std::memory_order_relaxed);
+  if (sig <= 0 || sig > kMaxSignal) return;
+  const bool repeated = g_flags[sig].exchange(true, std::memory_order_relaxed);
+  if (repeated && g_immediate_exit.load(std::memory_order_relaxed) > 0) {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, nullptr);
+    raise(sig);  // delivered with the default action once this handler returns
+  }
 }
 
 bool valid(int sig) { return sig > 0 && sig <= kMaxSignal && sig != SIGKILL && sig != SIGSTOP; }
@@ -67,5 +79,9 @@ bool SignalRegistry::take(int sig) {
 void SignalRegistry::clear(int sig) {
   if (sig > 0 && sig <= kMaxSignal) g_flags[sig].store(false, std::memory_order_relaxed);
 }
+
+SignalRegistry::ImmediateExitScope::ImmediateExitScope() { g_immediate_exit.fetch_add(1, std::memory_order_relaxed); }
+
+SignalRegistry::ImmediateExitScope::~ImmediateExitScope() { g_immediate_exit.fetch_sub(1, std::memory_order_relaxed); }
 
 }  // namespace anvil

@@ -21,6 +21,18 @@ class SignalRegistry {
   static bool take(int sig);
   /// Clears the flag of `sig`.
   static void clear(int sig);
+
+  /// While one of these is alive (any thread), a signal whose flag is already set — a second signal
+  /// while the first one's save is running (spec §8) — restores the default disposition and re-raises
+  /// itself: the process exits at once (for SIGTERM/SIGINT/SIGUSR1), leaving only temporaries that
+  /// the commit protocol ignores. Nestable.
+  class ImmediateExitScope {
+   public:
+    ImmediateExitScope();
+    ~ImmediateExitScope();
+    ImmediateExitScope(const ImmediateExitScope&) = delete;
+    ImmediateExitScope& operator=(const ImmediateExitScope&) = delete;
+  };
 };
 
 }  // namespace anvil

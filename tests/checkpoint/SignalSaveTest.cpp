@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
+#include <cstdlib>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -219,4 +221,49 @@ TEST(SignalSave, UncatchableSignalsAreRejected) {
       EXPECT_NE(std::string(e.what()).find("cannot be caught"), std::string::npos) << e.what();
     }
   }
+}
+
+// Spec §8: a second signal while the first one's save is running exits at once with the default action;
+// the interrupted save leaves only temporaries and the earlier checkpoints stay loadable.
+TEST(SignalSave, SecondSignalDuringTheSignalSaveExitsAtOnce) {
+  testutil::TempDir dir;
+  const std::string path = dir.path().string();
+  auto child = [&path] {
+    auto s = testutil::make_mlp_model(4, 8, 3, 3);
+    auto loader = small_loader();
+    ModelCheckpointOptions opts{.durable = false};
+    opts.fault_hook = [](std::string_view stage, const std::string& file) {
+      if (stage == "data_written" && file == "sig-2_2.ckpt") std::raise(SIGTERM);  // the second SIGTERM
+    };
+    auto ckpt = std::make_shared<ModelCheckpoint>(
+        "sig", path, CheckpointConfig{.save_checkpoint_steps = 3, .keep_checkpoint_max = 5, .save_on_signals = {SIGTERM}},
+        opts);
+    auto probe = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{.on_train_step_begin = [](RunContext& c) {
+      if (c.original_args().cur_step_num == 5) std::raise(SIGTERM);  // the first SIGTERM
+    }});
+    s.model->train(4, *loader, {probe, ckpt});
+    std::exit(0);  // not reached when the second signal works
+  };
+  EXPECT_EXIT(child(), ::testing::KilledBySignal(SIGTERM), "");
+
+  // The steps checkpoint of step 3 is committed and intact; the signal save never got its name.
+  V names, temporaries;
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    const std::string n = e.path().filename().string();
+    if (n[0] == '.') temporaries.push_back(n);
+    else if (n.size() > 5 && n.compare(n.size() - 5, 5, ".ckpt") == 0) names.push_back(n);
+  }
+  EXPECT_EQ(names, (V{"sig-1_3.ckpt"}));
+  EXPECT_EQ(temporaries.size(), 1u);  // the signal save's data, written but never renamed
+  EXPECT_EQ(first_line(dir.path() / "sig.latest"), "sig-1_3.ckpt");
+  EXPECT_FALSE(load_checkpoint((dir.path() / "sig-1_3.ckpt").string(), {.require_integrity = true}).empty());
+
+  // Outside a signal save a repeated signal only sets the flag again (this process keeps running).
+  SentinelHandler sentinel(SIGTERM);
+  SignalRegistry::acquire(SIGTERM);
+  std::raise(SIGTERM);
+  std::raise(SIGTERM);
+  EXPECT_TRUE(SignalRegistry::take(SIGTERM));
+  SignalRegistry::release(SIGTERM);
+  EXPECT_TRUE(sentinel.installed());
 }
