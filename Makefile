@@ -5,7 +5,8 @@
 #               with retention, ProgressBar, TensorBoard, CSV log) that lists its checkpoints
 #   make test   run every test except those labelled slow
 #   make bench  training throughput of Anvil vs PyTorch on the same networks, same run; checkpoint
-#               save/load bandwidth vs dd and PyTorch; ONNX export time of ResNet-50
+#               save/load bandwidth vs dd and PyTorch; ONNX export time of ResNet-50; the training
+#               thread's stall during an async ModelCheckpoint save vs an in-memory copy
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -39,6 +40,7 @@ bench: build
 	bash bench/run.sh $(BUILD)
 	bash bench/ckpt_bench.sh $(BUILD)
 	OMP_NUM_THREADS=1 $(BUILD)/bench/onnx_export_bench
+	OMP_NUM_THREADS=1 $(BUILD)/bench/ckpt_stall_bench --dir $(BUILD)/ckpt_stall_bench
 
 clean:
 	rm -rf $(BUILD)
