@@ -236,10 +236,14 @@ void ModelCheckpoint::adopt_earlier_run() {
     std::ifstream in(join_path(directory_, original_prefix_ + ".latest"));
     if (in) std::getline(in, pointed);
   }
+  std::set<std::string> owners_with_manifest;
+  std::vector<fs::path> temporaries;
   for (const auto& entry : fs::directory_iterator(directory_, ec)) {
     const std::string name = entry.path().filename().string();
+    if (name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos) temporaries.push_back(entry.path());
     if (!ends_with(name, std::string(".ckpt") + kManifestSuffix)) continue;
     auto j = read_json(entry.path().string());
+    if (j) owners_with_manifest.insert(json_get<std::string>(*j, "owner", ""));
     if (!j || json_get<std::string>(*j, "format", "") != "ckpt-manifest") continue;
     if (json_get<std::string>(*j, "original_prefix", "") != original_prefix_) continue;
     if (json_get<std::string>(*j, "trigger", "") == "exception") continue;
@@ -255,6 +259,7 @@ void ModelCheckpoint::adopt_earlier_run() {
       break;
     }
   }
+  remove_orphaned_temporaries(temporaries, owners_with_manifest);
   if (!best) return;  // nothing to adopt: a fresh start
   const auto& m = *best;
   owner_ = json_get<std::string>(m, "owner", owner_);
@@ -269,6 +274,36 @@ void ModelCheckpoint::adopt_earlier_run() {
   adopted_ = true;
   graph_meta_done_ = fs::exists(graph_meta_path(), ec);
   cleanup_owned_leftovers();
+}
+
+// A run of this original prefix killed during its first save leaves temporaries under an owner id that
+// no manifest names, so no later run could adopt them: a resuming run removes them. Temporary names are
+// ".<file>[.manifest.json].tmp-<owner>-<seq>" with <file> = "<prefix>-<epoch>_<step>[_breakpoint].ckpt"
+// and <prefix> = P or P_<n>.
+void ModelCheckpoint::remove_orphaned_temporaries(const std::vector<fs::path>& temporaries,
+                                                  const std::set<std::string>& owners_with_manifest) {
+  for (const auto& path : temporaries) {
+    const std::string name = path.filename().string();
+    const auto tmp = name.rfind(".tmp-");
+    const auto seq = name.rfind('-');
+    if (tmp == std::string::npos || seq == std::string::npos || seq <= tmp + 5) continue;
+    const std::string owner = name.substr(tmp + 5, seq - tmp - 5);
+    if (owners_with_manifest.count(owner)) continue;  // adoptable (or another run's): not an orphan
+    const std::string file = name.substr(1, tmp - 1);
+    const auto dash = file.rfind('-');
+    if (dash == std::string::npos) continue;
+    const std::string prefix = file.substr(0, dash);
+    bool ours = prefix == original_prefix_;
+    if (!ours && prefix.size() > original_prefix_.size() + 1 && prefix.compare(0, original_prefix_.size(), original_prefix_) == 0 &&
+        prefix[original_prefix_.size()] == '_')
+      ours = std::all_of(prefix.begin() + static_cast<std::ptrdiff_t>(original_prefix_.size()) + 1, prefix.end(),
+                         [](char c) { return c >= '0' && c <= '9'; });
+    if (!ours) continue;
+    log(LogLevel::kInfo, fmt::format("ModelCheckpoint '{}': removing the temporary '{}' of a run that committed nothing",
+                                     original_prefix_, path.string()));
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
 }
 
 void ModelCheckpoint::cleanup_owned_leftovers() {

@@ -79,7 +79,8 @@
 // instead — the one "<prefix>.latest" names (what anvil::resume restores from), else the newest by
 // (global step, recorded time): its owner id, prefix, first start time and trigger state (so retention
 // and the seconds cadence continue as in an uninterrupted run); temporaries and uncommitted manifests of
-// that owner are removed, and retention runs once at the first on_train_begin (a killed run may have left
+// that owner are removed (and temporaries of this prefix whose owner committed nothing here: a run
+// killed during its first save), and retention runs once at the first on_train_begin (a killed run may have left
 // a committed checkpoint it had no time to prune). Restore the training state itself with anvil::resume
 // (serialization/Resume.h); if the first step shows training continuing before the adopted checkpoint,
 // a warning is logged and the steps schedule is rebased on the real position.
@@ -105,6 +106,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -200,6 +203,8 @@ class ModelCheckpoint : public Callback {
   void release_signals() noexcept;
   int pending_signal() const;  // the first of config.save_on_signals whose flag is set, or 0
   void cleanup_owned_leftovers();
+  void remove_orphaned_temporaries(const std::vector<std::filesystem::path>& temporaries,
+                                   const std::set<std::string>& owners_with_manifest);
 
   std::string original_prefix_;
   std::string prefix_;

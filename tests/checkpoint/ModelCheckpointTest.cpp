@@ -744,3 +744,22 @@ TEST(ModelCheckpoint, ResumeWithoutRestoringTheModelRebasesTheSchedule) {
   }
   EXPECT_EQ(ckpts(dir.path()), (V{"CKP-1_2.ckpt", "CKP-1_3.ckpt"}));
 }
+
+TEST(ModelCheckpoint, ResumeRemovesTemporariesOfARunThatCommittedNothing) {
+  testutil::TempDir dir;
+  auto touch = [&](const std::string& name) { std::ofstream(dir.path() / name) << "partial"; };
+  touch(".CKP-1_1.ckpt.tmp-0123456789abcdef0123456789abcdef-1");                 // killed in its first save
+  touch(".CKP_2-1_1.ckpt.manifest.json.tmp-0123456789abcdef0123456789abcdef-2");  // same, de-collided prefix
+  touch(".OTHER-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1");               // another prefix: not ours
+  touch(".CKPX-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1");                // a longer prefix: not ours
+  {
+    // Without resume nothing is touched.
+    ModelCheckpoint fresh("CKP", dir.path().string(), CheckpointConfig{}, fast());
+    EXPECT_TRUE(fs::exists(dir.path() / ".CKP-1_1.ckpt.tmp-0123456789abcdef0123456789abcdef-1"));
+  }
+  ModelCheckpoint resumed("CKP", dir.path().string(), CheckpointConfig{.resume = true}, fast());
+  V left;
+  for (const auto& e : fs::directory_iterator(dir.path())) left.push_back(e.path().filename().string());
+  EXPECT_EQ(sorted(left), (V{".CKPX-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1",
+                             ".OTHER-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1"}));
+}
