@@ -151,7 +151,40 @@ void killed_run(const CheckpointConfig& cfg, const fs::path& dir, std::int64_t k
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "run A was not killed";
 }
 
+// The checkpoint names in a describe() text.
+std::vector<std::string> ckpt_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (const auto at = line.find(".ckpt #"); at != std::string::npos) out.push_back(line.substr(0, at + 5));
+  return out;
+}
+
 }  // namespace
+
+// The uninterrupted reference itself, checked by hand for one combination: a save every step at 20 s
+// per step, keep_checkpoint_max=2 and one per minute (grid cells of 3 steps from the run's start).
+TEST(ModelCheckpointRestart, CombinedPolicyFileListsAfterEachStep) {
+  testutil::TempDir dir;
+  const auto seen = uninterrupted(policies()[2].config, dir.path());
+  using V = std::vector<std::string>;
+  const std::vector<V> expected = {
+      {"CKP-1_1.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_2.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_2.ckpt", "CKP-1_3.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_1.ckpt"},                   // step 2 leaves: neither newest nor first of its minute
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_1.ckpt", "CKP-2_2.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_2.ckpt", "CKP-2_3.ckpt"},   // step 6 opens minute 2
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_3.ckpt", "CKP-3_1.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_3.ckpt", "CKP-3_1.ckpt", "CKP-3_2.ckpt"},
+      {"CKP-1_1.ckpt", "CKP-1_3.ckpt", "CKP-2_3.ckpt", "CKP-3_2.ckpt", "CKP-3_3.ckpt"},  // step 9 opens minute 3
+  };
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    EXPECT_EQ(ckpt_names(seen.at(static_cast<std::int64_t>(i) + 1)), expected[i]) << "after step " << i + 1;
+  EXPECT_NE(seen.at(9).find("latest=CKP-3_3.ckpt"), std::string::npos);
+  EXPECT_NE(seen.at(9).find("CKP-graph.meta"), std::string::npos);
+}
 
 TEST(ModelCheckpointRestart, EveryCombinedPolicyContinuesExactlyAfterAKill) {
   for (const Policy& policy : policies()) {
