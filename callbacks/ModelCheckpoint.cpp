@@ -400,23 +400,7 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
     }
   }
   if (const int sig = pending_signal(); sig != 0) {
-    // Signal save: a normal checkpoint of this step (unless this step is saved already), committed
-    // before we return, then a clean stop. The flag is left set for other watchers (OnRequestExit).
-    if (global != last_saved_global_step_) {
-      if (config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps)
-        last_steps_save_ = global;
-      // A second signal during this save exits at once (spec §8): the user insists.
-      SignalRegistry::ImmediateExitScope exit_on_second_signal;
-      save(ctx, "signal");
-      rethrow_async_error(true);  // async: wait for the commit
-      log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; saved '{}', stopping", prefix_,
-                                          sig, latest_file_));
-    } else {
-      log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; step {} is saved already ('{}'), "
-                                          "stopping",
-                                          prefix_, sig, global, latest_file_));
-    }
-    ctx.request_stop();
+    signal_save_and_stop(ctx, sig, global);
     return;
   }
   if (global == last_saved_global_step_) return;
@@ -431,7 +415,28 @@ void ModelCheckpoint::on_train_step_end(RunContext& ctx) {
   save(ctx, steps_due ? "steps" : "seconds");
 }
 
+// Signal save (spec §8): a normal checkpoint of this step (unless this step is saved already), committed
+// before we return, then a clean stop. The flag is left set for other watchers (OnRequestExit).
+void ModelCheckpoint::signal_save_and_stop(RunContext& ctx, int sig, std::int64_t global) {
+  if (global != last_saved_global_step_) {
+    if (config_.save_checkpoint_steps > 0 && global - last_steps_save_ >= config_.save_checkpoint_steps)
+      last_steps_save_ = global;
+    // A second signal during this save exits at once (spec §8): the user insists.
+    SignalRegistry::ImmediateExitScope exit_on_second_signal;
+    save(ctx, "signal");
+    rethrow_async_error(true);  // async: wait for the commit
+    log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; saved '{}', stopping", prefix_,
+                                        sig, latest_file_));
+  } else {
+    log(LogLevel::kWarning, fmt::format("ModelCheckpoint '{}': signal {} received; step {} is saved already ('{}'), "
+                                        "stopping",
+                                        prefix_, sig, global, latest_file_));
+  }
+  ctx.request_stop();
+}
+
 void ModelCheckpoint::on_train_end(RunContext& ctx) {
+  const int sig = pending_signal();  // one that arrived after the last step ended (e.g. in fit's evaluation)
   release_signals();  // the previous dispositions come back with the last release
   const auto& p = ctx.original_args();
   if (p.exception) {
@@ -446,11 +451,11 @@ void ModelCheckpoint::on_train_end(RunContext& ctx) {
     }
     return;
   }
-  if (config_.has_periodic_trigger() && p.cur_step_num > 0) {
+  if ((config_.has_periodic_trigger() || sig != 0) && p.cur_step_num > 0) {
     const std::int64_t global = step_offset_ + p.cur_step_num;
     if (global != last_saved_global_step_) {
       rethrow_async_error(false);
-      save(ctx, "end");
+      save(ctx, sig != 0 ? "signal" : "end");
     }
   }
   try {

@@ -58,9 +58,10 @@
 //            The flag is read, not consumed, so an OnRequestExit for the same signal also sees it.
 //            A second signal while that save runs restores the default disposition and re-raises (the
 //            process exits at once; the commit protocol leaves only temporaries, earlier checkpoints
-//            stay). The flag is polled at train step end only: a checkpoint is exact only at a step
-//            boundary, so a signal arriving at step begin, during evaluation or a data wait is
-//            handled at the end of the step that follows.
+//            stay). The flag is polled at train step end and at train end: a checkpoint is exact only
+//            at a step boundary, so a signal arriving at step begin, during fit's evaluation or a data
+//            wait is handled at the end of the step that follows, or by the train-end save (trigger
+//            "signal", also without a periodic trigger) when no step follows.
 // Without a periodic trigger (e.g. (0,0,5,0)) nothing is saved except exception and signal saves
 // (warned at construction).
 //
@@ -202,6 +203,7 @@ class ModelCheckpoint : public Callback {
   void acquire_signals();
   void release_signals() noexcept;
   int pending_signal() const;  // the first of config.save_on_signals whose flag is set, or 0
+  void signal_save_and_stop(RunContext& ctx, int sig, std::int64_t global);
   void cleanup_owned_leftovers();
   void remove_orphaned_temporaries(const std::vector<std::filesystem::path>& temporaries,
                                    const std::set<std::string>& owners_with_manifest);

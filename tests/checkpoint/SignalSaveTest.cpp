@@ -267,3 +267,35 @@ TEST(SignalSave, SecondSignalDuringTheSignalSaveExitsAtOnce) {
   SignalRegistry::release(SIGTERM);
   EXPECT_TRUE(sentinel.installed());
 }
+
+// Spec §8 / §10.27: a signal during fit's evaluation gives a committed checkpoint within one step (the
+// next step's end) and a clean stop; during the last epoch's evaluation, the train-end save commits it.
+TEST(SignalSave, SignalDuringEvaluationIsSavedWithinOneStep) {
+  for (const int signalled_epoch : {1, 2}) {
+    SCOPED_TRACE(signalled_epoch);
+    testutil::TempDir dir;
+    SentinelHandler sentinel(SIGTERM);
+    auto s = testutil::make_mlp_model(4, 8, 3, 3);
+    auto loader = small_loader();
+    auto valid = small_loader();
+    auto ckpt = std::make_shared<ModelCheckpoint>(
+        "sig", dir.path().string(), CheckpointConfig{.save_checkpoint_steps = 0, .save_on_signals = {SIGTERM}},
+        ModelCheckpointOptions{.durable = false});
+    int epoch = 0;
+    auto probe = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{
+        .on_train_epoch_begin = [&](RunContext&) { ++epoch; },
+        .on_eval_step_end = [&](RunContext&) {
+          if (epoch == signalled_epoch) std::raise(SIGTERM);
+        },
+        .runs_in_fit_eval = true});
+    s.model->fit(2, *loader, *valid, {probe, ckpt});
+    EXPECT_EQ(g_sentinel_hits.load(), 0);
+    const std::int64_t expected_step = signalled_epoch == 1 ? 4 : 6;  // the next step's end, or the last step
+    EXPECT_EQ(s.model->progress().global_step, expected_step);
+    const std::string name = signalled_epoch == 1 ? "sig-2_1.ckpt" : "sig-2_3.ckpt";
+    EXPECT_EQ(ckpts(dir.path()), (V{name}));
+    EXPECT_EQ(first_line(dir.path() / "sig.latest"), name);
+    std::ifstream in(dir.path() / (name + ".manifest.json"));
+    EXPECT_EQ(nlohmann::json::parse(in).at("trigger"), "signal");
+  }
+}
