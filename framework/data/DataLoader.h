@@ -63,8 +63,9 @@ struct DataLoaderOptions {
 /// Typical use (what Model::train does):
 ///   for (epoch ...) { loader.start_epoch(epoch); while (auto b = loader.next()) train_step(*b); }
 ///
-/// A DataLoader is used from one thread at a time (the worker is internal). It is neither copyable nor
-/// movable (its worker refers to it). A new loader stands at {epoch 0, index 0} as if start_epoch(0)
+/// A DataLoader is used from one thread at a time (the workers are internal; no data is shared with
+/// them outside its mutex except members that only change while no worker runs). It is neither
+/// copyable nor movable (its workers refer to it). A new loader stands at {epoch 0, index 0} as if start_epoch(0)
 /// had been called.
 class DataLoader {
  public:
@@ -83,16 +84,17 @@ class DataLoader {
   /// drop_remainder).
   std::int64_t num_batches() const;
 
-  /// Positions the loader at the start of `epoch` (>= 0): stops any worker, drops prefetched batches and
+  /// Positions the loader at the start of `epoch` (>= 0): stops the workers, drops prefetched batches and
   /// computes the epoch's order. Errors: anvil::Error for a negative epoch.
   void start_epoch(std::int64_t epoch);
 
   /// The next batch of the current epoch, or std::nullopt once all num_batches() were returned (again
   /// on every later call, until start_epoch or seek).
-  /// Errors: an exception thrown by Dataset::get_batch (here or on the worker) is rethrown here, on the
-  ///   caller's thread, exactly when the batch that failed is due; the position does not advance, so
-  ///   calling next() again retries that batch. anvil::Error when the dataset returns a batch whose
-  ///   tensors do not hold as many examples as were asked for.
+  /// Errors: an exception thrown by Dataset::get_batch or the transform (here or on a worker) is
+  ///   rethrown here, on the caller's thread, exactly when the batch that failed is due (batches before
+  ///   it are delivered normally); the position does not advance and the workers are stopped, so calling
+  ///   next() again retries that batch. anvil::Error when the dataset returns a batch whose tensors do
+  ///   not hold as many examples as were asked for.
   std::optional<Batch> next();
 
   /// {current epoch, batches already returned in it, seed}.
@@ -100,7 +102,7 @@ class DataLoader {
 
   /// Repositions to `pos`, after which next() returns exactly the batches an uninterrupted run would have
   /// returned from that point. Adopts pos.seed as the loader's seed (so a resumed run follows the
-  /// recorded one). Stops any worker and drops prefetched batches; does not replay earlier batches.
+  /// recorded one). Stops the workers and drops prefetched batches; does not replay earlier batches.
   /// Errors: anvil::Error (nothing changed) when pos.epoch < 0 or pos.index is outside [0, num_batches()].
   void seek(const DataPosition& pos);
 

@@ -90,7 +90,8 @@ class RandomHorizontalFlip final : public Transform {
 /// Turns a class-index label (int32/int64 0-d or [1]) into a float32 [num_classes] vector (MindSpore
 /// transforms.OneHot(num_classes, smoothing_rate)): (1 - smoothing_rate) * onehot + smoothing_rate /
 /// num_classes. The DataLoader then yields float32 [B, num_classes] labels, which the classification
-/// metrics accept. Deterministic. Errors: num_classes < 1 or smoothing_rate outside [0, 1]
+/// metrics accept (nn::SoftmaxCrossEntropyWithLogits takes sparse class indices only: train with a
+/// loss that takes dense labels). Deterministic. Errors: num_classes < 1 or smoothing_rate outside [0, 1]
 /// (constructor); a label that is not a single integer or is outside [0, num_classes) (apply, names it).
 class OneHot final : public Transform {
  public:
