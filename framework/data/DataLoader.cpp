@@ -135,8 +135,10 @@ std::optional<Batch> DataLoader::next() {
   ++index_;
   base_ = index_;
   lock.unlock();
-  space_.notify_all();
+  // The wait ends here, with the batch in hand: waking the workers can let one of them preempt this
+  // thread on a busy machine, which is CPU contention, not waiting for data.
   record_wait();
+  space_.notify_all();
   return std::move(*node.mapped().batch);
 }
 
