@@ -16,7 +16,8 @@
 // mean over all C classes, those zeros included (MindSpore's eval(average=True)).
 //
 // eval() returns the macro average (Model reports one double per metric); per_class() is MindSpore's
-// eval(average=False).
+// eval(average=False). MindSpore's eval_type "multilabel" (0/1 matrices for both inputs) is not
+// implemented: a float [N, C] label matrix is read as one-hot (its argmax), as in classification mode.
 #pragma once
 
 #include <cstdint>
