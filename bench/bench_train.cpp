@@ -18,6 +18,11 @@
 //
 // --profile additionally times each phase of a step separately (forward, loss, backward, optimizer
 // step + zero_grad) and prints one "profile" line per network with milliseconds per step.
+//
+// --data-wait-steps N (default 100, 0 = off) trains LeNet-5 for N steps straight from a DataLoader
+// (Fashion-MNIST padded to 32, RandomCrop(32, padding 4) + RandomHorizontalFlip) once synchronously
+// (num_workers 0, prefetch 0) and once with 2 workers, and prints the time the training thread waited
+// for batches (DataLoader::wait_seconds): "data wait lenet5 workers=W: X ms over N steps ...".
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -34,6 +39,7 @@
 #include "framework/core/Random.h"
 #include "framework/data/DataLoader.h"
 #include "framework/data/MnistDataset.h"
+#include "framework/data/Transforms.h"
 #include "framework/nn/Cell.h"
 #include "framework/ops/Loss.h"
 #include "framework/optim/Momentum.h"
@@ -53,6 +59,7 @@ struct Options {
   bool synthetic = false;
   bool profile = false;
   std::string only;  // "", "lenet5" or "mlp"
+  int data_wait_steps = 100;
 };
 
 struct Pool {
@@ -190,6 +197,31 @@ void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t 
   }
 }
 
+// LeNet-5 trained from a DataLoader with augmentation: how long next() kept the training thread waiting.
+void report_data_wait(int steps, std::int64_t workers) {
+  auto data = anvil::load_fashion_mnist(anvil::MnistOptions{.split = "train", .pad_to = 32, .limit = 64 * steps});
+  auto augment = std::make_shared<anvil::Compose>(std::vector<std::shared_ptr<const anvil::Transform>>{
+      std::make_shared<anvil::RandomCrop>(32, 32, anvil::Padding{4}), std::make_shared<anvil::RandomHorizontalFlip>()});
+  anvil::DataLoader loader(data, {.batch_size = 64, .drop_remainder = true, .seed = 1, .prefetch = workers ? 2 : 0,
+                                  .transform = augment, .num_workers = workers});
+  anvil::Generator gen(1);
+  anvil::models::LeNet5 net(10, 1, &gen);
+  anvil::Momentum opt(net.trainable_params(), 0.01, 0.9);
+  int done = 0;
+  const auto t0 = Clock::now();
+  while (auto b = loader.next()) {
+    anvil::backward(anvil::ops::softmax_cross_entropy(net(b->data), b->label));
+    opt.step();
+    opt.zero_grad();
+    ++done;
+  }
+  const double total = seconds_since(t0);
+  std::printf("data wait lenet5 workers=%lld: %.1f ms over %d steps (%.3f ms/step, %.0f%% of %.1f ms total)\n",
+              static_cast<long long>(workers), loader.wait_seconds() * 1e3, done,
+              done ? loader.wait_seconds() * 1e3 / done : 0.0, 100.0 * loader.wait_seconds() / total, total * 1e3);
+  std::fflush(stdout);
+}
+
 int int_arg(const char* flag, const char* value) {
   char* end = nullptr;
   long v = std::strtol(value, &end, 10);
@@ -203,7 +235,7 @@ int int_arg(const char* flag, const char* value) {
 void usage() {
   std::puts(
       "usage: bench_train [--warmup N] [--repeats N] [--lenet-steps N] [--mlp-steps N] [--batches N]\n"
-      "                   [--synthetic] [--profile] [--only lenet5|mlp]\n"
+      "                   [--synthetic] [--profile] [--only lenet5|mlp] [--data-wait-steps N]\n"
       "Threads come from OMP_NUM_THREADS (oneDNN's OpenMP pool).");
 }
 
@@ -228,6 +260,7 @@ int main(int argc, char** argv) {
     else if (a == "--synthetic") o.synthetic = true;
     else if (a == "--profile") o.profile = true;
     else if (a == "--only") o.only = value();
+    else if (a == "--data-wait-steps") o.data_wait_steps = int_arg("--data-wait-steps", value());
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -248,6 +281,8 @@ int main(int argc, char** argv) {
       anvil::models::LeNet5 lenet(10, 1, &gen);
       Pool pool = make_pool(64, o.batches, 32, {64, 1, 32, 32}, o.synthetic);
       run("lenet5", lenet, pool, 64, o.lenet_steps, o);
+      if (o.data_wait_steps > 0 && pool.kind == "fashion-mnist")
+        for (std::int64_t workers : {0, 2}) report_data_wait(o.data_wait_steps, workers);
     }
     if (o.only.empty() || o.only == "mlp") {
       anvil::Generator gen(1);

@@ -73,4 +73,6 @@ Generator& default_generator() {
 
 void set_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
+std::uint64_t global_seed() { return default_generator().seed(); }
+
 }  // namespace anvil

@@ -52,7 +52,18 @@ class Generator {
 /// The process-wide generator that layers use for initialization when no Generator is passed.
 /// Not thread-safe: build networks on one thread (or pass explicit generators).
 Generator& default_generator();
-/// Re-seeds default_generator() (MindSpore set_seed).
+/// Re-seeds default_generator() (MindSpore set_seed): the global seed every randomness source falls
+/// back to when not given its own:
+///   - layer initializers (Dense, Conv2d, models) draw from default_generator() when passed no Generator;
+///   - nn::Dropout seeds its own Generator from default_generator().next_u64() when given no seed;
+///   - DataLoader uses global_seed() as its shuffle/transform seed when DataLoaderOptions::seed is left
+///     at kSeedFromGlobal.
+/// Precedence: an explicit Generator / seed argument always wins; the global seed is read when the
+/// object is constructed (set_seed after constructing a layer or loader does not change it).
+/// Same set_seed(n) and same program -> bit-identical runs.
 void set_seed(std::uint64_t seed);
+/// The seed default_generator() was last seeded with (0 when set_seed was never called), i.e.
+/// default_generator().seed(). Not thread-safe (like default_generator()).
+std::uint64_t global_seed();
 
 }  // namespace anvil

@@ -1,6 +1,7 @@
 #include "framework/data/DataLoader.h"
 
 #include <algorithm>
+#include <chrono>
 #include <span>
 #include <utility>
 
@@ -26,16 +27,18 @@ std::uint64_t epoch_seed(std::uint64_t seed, std::int64_t epoch) {
 }  // namespace
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options) {
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
   ANVIL_CHECK(dataset_ != nullptr, "dataset is null");
   ANVIL_CHECK(options_.batch_size > 0, "batch_size must be > 0, got {}", options_.batch_size);
   ANVIL_CHECK(options_.prefetch >= 0, "prefetch must be >= 0 (0 = synchronous), got {}", options_.prefetch);
+  ANVIL_CHECK(options_.num_workers >= 0, "num_workers must be >= 0, got {}", options_.num_workers);
+  if (options_.seed == kSeedFromGlobal) options_.seed = global_seed();
   size_ = dataset_->size();
   ANVIL_CHECK(size_ >= 0, "dataset reports a negative size {}", size_);
   order_ = epoch_order(0);
 }
 
-DataLoader::~DataLoader() { stop_worker(); }
+DataLoader::~DataLoader() { stop_workers(); }
 
 std::int64_t DataLoader::num_batches() const {
   const std::int64_t b = options_.batch_size;
@@ -59,7 +62,7 @@ std::vector<std::int64_t> DataLoader::epoch_order(std::int64_t epoch) const {
 
 void DataLoader::start_epoch(std::int64_t epoch) {
   ANVIL_CHECK(epoch >= 0, "epoch must be >= 0, got {}", epoch);
-  stop_worker();
+  stop_workers();
   if (epoch != epoch_) order_ = epoch_order(epoch);
   epoch_ = epoch;
   index_ = 0;
@@ -72,7 +75,7 @@ void DataLoader::seek(const DataPosition& pos) {
   ANVIL_CHECK(pos.index >= 0 && pos.index <= num_batches(),
               "position index {} is outside [0, {}] (batches per epoch for {} examples, batch_size {}{})", pos.index,
               num_batches(), size_, options_.batch_size, options_.drop_remainder ? ", drop_remainder" : "");
-  stop_worker();
+  stop_workers();
   const bool same_order = pos.epoch == epoch_ && pos.seed == options_.seed;
   options_.seed = pos.seed;
   if (!same_order) order_ = epoch_order(pos.epoch);
@@ -80,98 +83,121 @@ void DataLoader::seek(const DataPosition& pos) {
   index_ = pos.index;
 }
 
+void DataLoader::reset_wait_stats() {
+  wait_seconds_ = 0.0;
+  waited_batches_ = 0;
+}
+
 Batch DataLoader::make_batch(std::int64_t k) const {
   const std::int64_t begin = k * options_.batch_size;
   const std::int64_t count = std::min(options_.batch_size, size_ - begin);
-  Batch b = dataset_->get_batch(std::span<const std::int64_t>(order_.data() + begin, static_cast<std::size_t>(count)));
+  const std::span<const std::int64_t> indices(order_.data() + begin, static_cast<std::size_t>(count));
+  Batch b = dataset_->get_batch(indices);
   ANVIL_CHECK(b.data.defined() && b.label.defined() && b.data.rank() >= 1 && b.label.rank() >= 1 &&
                   b.data.dim(0) == count && b.label.dim(0) == count,
               "dataset returned data {} and label {} for a batch of {} indices", b.data.desc(), b.label.desc(),
               count);
+  if (options_.transform) return transform_batch(*options_.transform, b, indices, options_.seed, epoch_);
   return b;
+}
+
+std::int64_t DataLoader::worker_count() const {
+  if (options_.num_workers > 0) return options_.num_workers;
+  return options_.prefetch > 0 ? 1 : 0;
 }
 
 std::optional<Batch> DataLoader::next() {
   if (index_ >= num_batches()) return std::nullopt;
-  if (options_.prefetch == 0) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto record_wait = [&] {
+    wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++waited_batches_;
+  };
+  if (worker_count() == 0) {
     Batch b = make_batch(index_);
     ++index_;
+    record_wait();
     return b;
   }
-  if (!worker_.joinable()) start_worker();
+  if (workers_.empty()) start_workers();
 
   std::unique_lock lock(mutex_);
-  ready_.wait(lock, [&] { return !queue_.empty() || worker_done_; });
-  if (!queue_.empty()) {
-    Batch b = std::move(queue_.front());
-    queue_.pop_front();
+  ready_.wait(lock, [&] { return slots_.count(index_) != 0; });
+  auto node = slots_.extract(index_);
+  if (node.mapped().error) {
+    // The batch due now failed: rethrow without advancing; the next call restarts the workers at
+    // index_ (a retry of exactly this batch).
+    std::exception_ptr error = node.mapped().error;
     lock.unlock();
-    space_.notify_one();
-    ++index_;
-    return b;
+    stop_workers();
+    std::rethrow_exception(error);
   }
-  // The worker stopped before producing batch index_: it failed on exactly this batch.
-  std::exception_ptr error = std::exchange(worker_error_, nullptr);
+  ++index_;
+  base_ = index_;
   lock.unlock();
-  stop_worker();  // joins; the next call starts a fresh worker at index_ (a retry)
-  if (error) std::rethrow_exception(error);
-  ANVIL_THROW("internal error: prefetch worker ended at batch {} of {} without a batch or an error", index_,
-              num_batches());
+  // The wait ends here, with the batch in hand: waking the workers can let one of them preempt this
+  // thread on a busy machine, which is CPU contention, not waiting for data.
+  record_wait();
+  space_.notify_all();
+  return std::move(*node.mapped().batch);
 }
 
-void DataLoader::start_worker() {
+void DataLoader::start_workers() {
   {
     std::lock_guard lock(mutex_);
-    queue_.clear();
-    worker_error_ = nullptr;
-    worker_done_ = false;
+    slots_.clear();
+    base_ = index_;
+    next_claim_ = index_;
+    end_ = num_batches();
+    window_ = options_.prefetch + worker_count();
     stop_ = false;
   }
-  worker_ = std::thread([this, first = index_] { worker_loop(first); });
-}
-
-void DataLoader::worker_loop(std::int64_t first) {
-  const std::int64_t end = num_batches();
-  const auto capacity = static_cast<std::size_t>(options_.prefetch);
+  const std::int64_t n = worker_count();
+  workers_.reserve(static_cast<std::size_t>(n));
   try {
-    for (std::int64_t k = first; k < end; ++k) {
-      {
-        std::unique_lock lock(mutex_);
-        space_.wait(lock, [&] { return stop_ || queue_.size() < capacity; });
-        if (stop_) break;
-      }
-      Batch b = make_batch(k);  // outside the lock: this is the slow part
-      {
-        std::lock_guard lock(mutex_);
-        if (stop_) break;
-        queue_.push_back(std::move(b));
-      }
-      ready_.notify_one();
-    }
+    for (std::int64_t i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
   } catch (...) {
-    std::lock_guard lock(mutex_);
-    worker_error_ = std::current_exception();
+    stop_workers();  // could not start every thread: join those that started
+    throw;
   }
-  {
-    std::lock_guard lock(mutex_);
-    worker_done_ = true;
-  }
-  ready_.notify_one();
 }
 
-void DataLoader::stop_worker() noexcept {
-  if (worker_.joinable()) {
+void DataLoader::worker_loop() {
+  for (;;) {
+    std::int64_t k = 0;
+    {
+      std::unique_lock lock(mutex_);
+      space_.wait(lock, [&] { return stop_ || next_claim_ >= end_ || next_claim_ < base_ + window_; });
+      if (stop_ || next_claim_ >= end_) return;
+      k = next_claim_++;
+    }
+    Slot slot;
+    try {
+      slot.batch = make_batch(k);  // outside the lock: this is the slow part
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_) return;
+      slots_.emplace(k, std::move(slot));
+    }
+    ready_.notify_one();  // the consumer is the only thread waiting on ready_
+  }
+}
+
+void DataLoader::stop_workers() noexcept {
+  if (!workers_.empty()) {
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
     }
     space_.notify_all();
-    worker_.join();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
   }
   std::lock_guard lock(mutex_);
-  queue_.clear();
-  worker_error_ = nullptr;
-  worker_done_ = false;
+  slots_.clear();
   stop_ = false;
 }
 

@@ -37,4 +37,17 @@ class TopKCategoricalAccuracy : public Metric {
   std::int64_t total_ = 0;
 };
 
+/// MindSpore nn.Top1CategoricalAccuracy: TopKCategoricalAccuracy(1), reported as "top_1_accuracy".
+/// Unlike Accuracy, a tie for the highest score counts as correct when the label is among the tied classes.
+class Top1CategoricalAccuracy : public TopKCategoricalAccuracy {
+ public:
+  Top1CategoricalAccuracy() : TopKCategoricalAccuracy(1) {}
+};
+
+/// MindSpore nn.Top5CategoricalAccuracy: TopKCategoricalAccuracy(5), reported as "top_5_accuracy".
+class Top5CategoricalAccuracy : public TopKCategoricalAccuracy {
+ public:
+  Top5CategoricalAccuracy() : TopKCategoricalAccuracy(5) {}
+};
+
 }  // namespace anvil

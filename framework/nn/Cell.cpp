@@ -1,6 +1,60 @@
 #include "framework/nn/Cell.h"
 
+#include <algorithm>
+#include <array>
+#include <map>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "framework/autograd/GradMode.h"
+#include "framework/ops/Trace.h"
+
 namespace anvil::nn {
+namespace {
+
+// Output shapes collected by summary(sample): by cell, with the order in which they were recorded.
+struct ShapeRecord {
+  Shape shape;
+  std::int64_t seq = 0;
+};
+struct SummaryRecorder {
+  std::map<const Cell*, ShapeRecord> shapes;
+  std::int64_t seq = 0;
+  void record(const Cell* c, const Shape& s) { shapes[c] = ShapeRecord{s, ++seq}; }
+};
+// Active only inside summary(sample) on this thread (SequentialCell::forward reports its children).
+thread_local SummaryRecorder* t_recorder = nullptr;
+
+// Attributes traced ops to the cell that owns one of their inputs (a parameter or buffer).
+class OwnerTracer final : public ops::OpTracer {
+ public:
+  OwnerTracer(SummaryRecorder& rec, std::map<const TensorImpl*, const Cell*> owners)
+      : rec_(rec), owners_(std::move(owners)) {}
+  void on_op(const ops::TracedOp& op) override {
+    if (!op.output.defined()) return;
+    for (const auto& in : op.inputs) {
+      if (!in.defined()) continue;
+      auto it = owners_.find(in.impl());
+      if (it != owners_.end()) {
+        rec_.record(it->second, op.output.shape());
+        return;
+      }
+    }
+  }
+
+ private:
+  SummaryRecorder& rec_;
+  std::map<const TensorImpl*, const Cell*> owners_;
+};
+
+std::int64_t numel_of(const NamedTensors& list) {
+  std::int64_t n = 0;
+  for (const auto& [name, t] : list) n += t.numel();
+  return n;
+}
+
+}  // namespace
 
 void Cell::check_new_name(const std::string& name) const {
   ANVIL_CHECK(!name.empty(), "{}: empty name", type_name());
@@ -105,6 +159,98 @@ Cell& Cell::child(const std::string& name) const {
   ANVIL_THROW("{} has no child '{}' (children: {})", type_name(), name, names);
 }
 
+std::string Cell::summary_table(const std::vector<std::pair<const Cell*, std::string>>& shapes) const {
+  // cells_and_names() is non-const only because it hands out mutable pointers; nothing is modified here.
+  const auto cells = const_cast<Cell*>(this)->cells_and_names();
+  std::vector<std::array<std::string, 4>> rows;
+  rows.push_back({"Layer (path)", "Type", "Output shape", "Param #"});
+  for (const auto& [path, cell] : cells) {
+    std::string shape = "-";
+    for (const auto& [c, text] : shapes)
+      if (c == cell) shape = text;
+    rows.push_back({path.empty() ? "(root)" : path, cell->type_name(), shape, std::to_string(numel_of(cell->params_))});
+  }
+  std::array<std::size_t, 4> width{};
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < 4; ++i) width[i] = std::max(width[i], r[i].size());
+  std::size_t total_width = 0;
+  for (std::size_t w : width) total_width += w;
+  total_width += 3 * 2;
+  const std::string rule(total_width, '=');
+  std::string out;
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto& r = rows[k];
+    out += fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>{}}\n", r[0], width[0], r[1], width[1], r[2], width[2], r[3], width[3]);
+    if (k == 0) out += rule + "\n";
+  }
+  out += rule + "\n";
+  const NamedTensors params = parameters_and_names();
+  const std::int64_t total = numel_of(params);
+  const std::int64_t trainable = numel_of(trainable_params());
+  out += fmt::format("Total params: {}\nTrainable params: {}\nNon-trainable params: {}\nBuffers: {}\n", total,
+                     trainable, total - trainable, numel_of(buffers_and_names()));
+  return out;
+}
+
+std::string Cell::summary() const { return summary_table({}); }
+
+std::string Cell::summary(const Tensor& sample) {
+  const auto cells = cells_and_names();
+  // Inference mode for the pass; each cell's own flag comes back afterwards (also on error).
+  std::vector<std::pair<Cell*, bool>> modes;
+  for (const auto& [path, c] : cells) modes.emplace_back(c, c->training_);
+  auto restore = [&] {
+    for (auto& [c, mode] : modes)
+      if (c->training_ != mode) {
+        c->training_ = mode;
+        c->on_train_mode_changed();
+      }
+  };
+  std::map<const TensorImpl*, const Cell*> owners;
+  for (const auto& [path, c] : cells) {
+    for (const auto& [n, t] : c->params_) owners[t.impl()] = c;
+    for (const auto& [n, t] : c->buffers_) owners[t.impl()] = c;
+  }
+  SummaryRecorder rec;
+  Tensor out;
+  set_train(false);
+  try {
+    autograd::NoGradGuard no_grad;
+    OwnerTracer tracer(rec, std::move(owners));
+    ops::TraceScope scope(tracer);
+    SummaryRecorder* previous = std::exchange(t_recorder, &rec);
+    try {
+      out = forward(sample);
+    } catch (...) {
+      t_recorder = previous;
+      throw;
+    }
+    t_recorder = previous;
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  rec.record(this, out.shape());
+
+  // Containers without a shape of their own: the descendant recorded last.
+  std::vector<std::pair<const Cell*, std::string>> shapes;
+  for (const auto& [path, c] : cells) {
+    auto it = rec.shapes.find(c);
+    if (it != rec.shapes.end()) {
+      shapes.emplace_back(c, it->second.shape.str());
+      continue;
+    }
+    const ShapeRecord* best = nullptr;
+    for (const auto& [sub_path, d] : c->cells_and_names()) {
+      auto jt = rec.shapes.find(d);
+      if (d != c && jt != rec.shapes.end() && (!best || jt->second.seq > best->seq)) best = &jt->second;
+    }
+    if (best) shapes.emplace_back(c, best->shape.str());
+  }
+  return summary_table(shapes);
+}
+
 SequentialCell::SequentialCell(std::vector<std::shared_ptr<Cell>> cells) {
   for (auto& c : cells) append(std::move(c));
 }
@@ -115,7 +261,10 @@ void SequentialCell::append(std::shared_ptr<Cell> cell) {
 
 Tensor SequentialCell::forward(const Tensor& x) {
   Tensor y = x;
-  for (const auto& [n, c] : children()) y = c->forward(y);
+  for (const auto& [n, c] : children()) {
+    y = c->forward(y);
+    if (t_recorder) t_recorder->record(c.get(), y.shape());  // only inside summary(sample)
+  }
   return y;
 }
 

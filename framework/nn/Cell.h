@@ -53,6 +53,25 @@ class Cell {
 
   /// Child by name (direct child only); throws listing the children when absent.
   Cell& child(const std::string& name) const;
+
+  /// A text table of the network (Keras/torchinfo-style summary): one row per cell, depth-first in
+  /// registration order, with its hierarchical path ("(root)" for this cell), type_name(), output shape
+  /// and the number of parameter elements the cell registers itself (so the column sums to the total),
+  /// then "Total params", "Trainable params", "Non-trainable params" (elements of
+  /// parameters_and_names()) and "Buffers" (elements of buffers_and_names()).
+  /// Without a sample the output-shape column holds "-".
+  std::string summary() const;
+  /// summary() with output shapes from one forward pass of `sample` (e.g. [1, C, H, W]), run without
+  /// recording a graph and in inference mode (every cell's training flag is restored afterwards, so
+  /// BatchNorm statistics and Dropout generators are untouched). How shapes are found, without
+  /// changing any layer: the root's is its output; a child of a SequentialCell gets the output it
+  /// produced there; a cell with parameters gets the output of the last op that read one of its own
+  /// parameters or buffers (conv, dense, batch-norm: the layer's output, shape-wise also after an
+  /// elementwise activation); a container gets the shape of its descendant that finished last.
+  /// Parameterless cells called outside a SequentialCell (e.g. a ReLU cell inside a custom forward)
+  /// show "-".
+  /// Errors: those of forward(sample) (e.g. a wrong input shape), after the modes were restored.
+  std::string summary(const Tensor& sample);
   const std::vector<std::pair<std::string, std::shared_ptr<Cell>>>& children() const { return children_; }
 
  protected:
@@ -73,6 +92,8 @@ class Cell {
   void check_new_name(const std::string& name) const;
   void add_child(const std::string& name, std::shared_ptr<Cell> cell);
   void collect(const std::string& prefix, bool params, bool buffers, NamedTensors& out) const;
+  // The summary table; `shapes` maps cells to their output-shape text (absent: "-").
+  std::string summary_table(const std::vector<std::pair<const Cell*, std::string>>& shapes) const;
 
   NamedTensors params_;
   NamedTensors buffers_;

@@ -344,4 +344,8 @@ Tensor Model::predict(const Tensor& input) {
   return network_->forward(input);
 }
 
+std::string Model::summary() const { return network_->summary(); }
+
+std::string Model::summary(const Tensor& sample) const { return network_->summary(sample); }
+
 }  // namespace anvil

@@ -147,6 +147,12 @@ class Model {
   const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
   const std::vector<std::shared_ptr<Metric>>& metrics() const { return metrics_; }
 
+  /// The network's summary table (nn::Cell::summary): without a sample the output shapes are "-"; with
+  /// one (e.g. a [1, C, H, W] batch) one inference-mode, no-grad forward fills them in.
+  /// Errors: those of Cell::summary(sample).
+  std::string summary() const;
+  std::string summary(const Tensor& sample) const;
+
  private:
   void run_train(const char* who, int epoch, DataLoader& train_dataset, DataLoader* valid_dataset,
                  std::vector<std::shared_ptr<Callback>> callbacks, int valid_frequency, int initial_epoch);
