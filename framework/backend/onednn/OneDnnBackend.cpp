@@ -1480,17 +1480,22 @@ bool ln_rows(const Tensor& x, const Tensor& gamma, std::int64_t& m, std::int64_t
   return m > 0;
 }
 
-// Index i of an int32/int64 tensor.
-std::int64_t index_value(const Tensor& indices, std::int64_t i) {
-  return indices.dtype() == DType::kI32 ? static_cast<std::int64_t>(indices.data<std::int32_t>()[i])
-                                        : indices.data<std::int64_t>()[i];
-}
+// Raw read access to int32/int64 indices for the parallel loops (no per-element dtype check).
+struct IndexView {
+  explicit IndexView(const Tensor& t)
+      : i32(t.dtype() == DType::kI32 ? t.data<std::int32_t>() : nullptr),
+        i64(t.dtype() == DType::kI64 ? t.data<std::int64_t>() : nullptr) {}
+  std::int64_t operator[](std::int64_t i) const { return i32 ? static_cast<std::int64_t>(i32[i]) : i64[i]; }
+  const std::int32_t* i32;
+  const std::int64_t* i64;
+};
 
 // True when every index lies in [0, v); the reference path then produces the error message.
 bool indices_in_range(const Tensor& indices, std::int64_t v) {
   if (indices.dtype() != DType::kI32 && indices.dtype() != DType::kI64) return false;
+  const IndexView view(indices);
   for (std::int64_t i = 0; i < indices.numel(); ++i) {
-    const std::int64_t idx = index_value(indices, i);
+    const std::int64_t idx = view[i];
     if (idx < 0 || idx >= v) return false;
   }
   return true;
@@ -1611,12 +1616,11 @@ Tensor OneDnnBackend::embedding_forward(const Tensor& table, const Tensor& indic
   Tensor y = output(Shape(out_dims));  // [S..., E]
   const float* src = table.data<float>();
   float* dst = y.data<float>();
-  const Tensor idx = indices;
+  const IndexView idx(indices);
   onednn_detail::parallel_for(indices.numel(), std::max<std::int64_t>(1, 4096 / e),
-                              [src, dst, e, &idx](std::int64_t begin, std::int64_t end) {
+                              [src, dst, e, idx](std::int64_t begin, std::int64_t end) {
                                 for (std::int64_t i = begin; i < end; ++i)
-                                  std::memcpy(dst + i * e, src + index_value(idx, i) * e,
-                                              static_cast<std::size_t>(e) * sizeof(float));
+                                  std::memcpy(dst + i * e, src + idx[i] * e, static_cast<std::size_t>(e) * sizeof(float));
                               });
   return y;
 }
@@ -1624,22 +1628,22 @@ Tensor OneDnnBackend::embedding_forward(const Tensor& table, const Tensor& indic
 Tensor OneDnnBackend::embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape,
                                          std::int64_t padding_idx) {
   if (!all_f32({&dy}) || table_shape.rank() != 2 || table_shape.numel() == 0 || !indices.defined() ||
-      dy.numel() != indices.numel() * table_shape[1] || dy.dim(static_cast<std::int64_t>(dy.rank()) - 1) != table_shape[1] ||
-      !indices_in_range(indices, table_shape[0]))
+      dy.rank() == 0 || dy.numel() != indices.numel() * table_shape[1] ||
+      dy.dim(static_cast<std::int64_t>(dy.rank()) - 1) != table_shape[1] || !indices_in_range(indices, table_shape[0]))
     return ReferenceBackend::embedding_backward(dy, indices, table_shape, padding_idx);
   const std::int64_t v = table_shape[0], e = table_shape[1], n = indices.numel();
   Tensor dt = output(table_shape);
   float* out = dt.data<float>();
   const float* g = dy.data<float>();
-  const Tensor idx = indices;
+  const IndexView idx(indices);
   // Each thread owns a range of table rows and scans every index, so no two threads add into the
   // same row and the summation order (by position) is the same for any thread count.
   onednn_detail::parallel_for(v, std::max<std::int64_t>(1, 4096 / e),
-                              [out, g, e, n, padding_idx, &idx](std::int64_t begin, std::int64_t end) {
+                              [out, g, e, n, padding_idx, idx](std::int64_t begin, std::int64_t end) {
                                 std::memset(out + begin * e, 0,
                                             static_cast<std::size_t>((end - begin) * e) * sizeof(float));
                                 for (std::int64_t i = 0; i < n; ++i) {
-                                  const std::int64_t row = index_value(idx, i);
+                                  const std::int64_t row = idx[i];
                                   if (row < begin || row >= end || row == padding_idx) continue;
                                   float* __restrict o = out + row * e;
                                   const float* __restrict s = g + i * e;
