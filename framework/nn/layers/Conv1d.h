@@ -29,9 +29,11 @@ struct Conv1dOptions {
 
 class Conv1d : public Cell {
  public:
-  /// Parameters "weight" [out_channels, in_channels/group, 1, kernel_size] — MindSpore's 4-D layout,
-  /// so its checkpoints load unchanged (a PyTorch [out, in/group, k] weight needs a reshape) — and,
-  /// with has_bias, "bias" [out_channels].
+  /// Parameters "weight" [out_channels, in_channels/group, 1, kernel_size] and, with has_bias, "bias"
+  /// [out_channels]. The 4-D weight is the Parameter MindSpore's nn.Conv1d stores (it too runs a 2-D
+  /// convolution on an [N, C, 1, L] view; its docs describe the kernel as (C_out, C_in/group,
+  /// kernel_size)), so its checkpoints load unchanged; a PyTorch Conv1d weight [out, in/group, k]
+  /// needs a reshape to this shape before load_param_into_net accepts it.
   /// Throws when a size is not positive, channels are not divisible by group, or pad_mode is unknown.
   Conv1d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
          const Conv1dOptions& options = {});
