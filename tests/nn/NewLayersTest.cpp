@@ -22,6 +22,8 @@
 #include "framework/ops/Arithmetic.h"
 #include "framework/ops/Reduce.h"
 #include "framework/ops/Softmax.h"
+#include "framework/train/Model.h"
+#include "framework/train/TrainState.h"
 #include "tests/testutil/GradCheck.h"
 
 using namespace anvil;
@@ -233,6 +235,18 @@ TEST(NewLayers, Dropout2dIsSeededZeroesChannelsAndIsIdentityInInference) {
   EXPECT_NE(msg.find("Dropout2d"), std::string::npos) << msg;
   EXPECT_NE(msg.find("[4,32]"), std::string::npos) << msg;
   EXPECT_THROW(nn::Dropout2d(1.0), Error);
+}
+
+TEST(NewLayers, Dropout2dRandomStreamIsPartOfTheTrainState) {
+  // Exact resume saves every Dropout's generator; Dropout2d is a Dropout, so its stream is listed too.
+  auto drop = std::make_shared<nn::Dropout2d>(0.2, 3);
+  auto net = std::make_shared<nn::SequentialCell>(
+      std::vector<std::shared_ptr<nn::Cell>>{drop, std::make_shared<nn::GlobalAvgPool>()});
+  Model model(net);
+  const auto streams = rng_streams(model);
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[1].first, "cell.0");
+  EXPECT_EQ(streams[1].second, &drop->generator());
 }
 
 TEST(NewLayers, Dropout2dGradCheckWithFixedSeed) {
