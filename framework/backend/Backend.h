@@ -87,6 +87,16 @@ struct SoftmaxCrossEntropyResult {
   Tensor prob;  // [N, C] softmax, saved for backward
 };
 
+struct LayerNormResult {
+  Tensor y;     // x's shape
+  Tensor mean;  // [M] per-row mean over the D normalized values
+  Tensor var;   // [M] per-row biased variance (divided by D)
+};
+
+struct LayerNormGrads {
+  Tensor dx, dgamma, dbeta;  // dx: x's shape; dgamma, dbeta: gamma's shape
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -148,6 +158,22 @@ class Backend {
   virtual SoftmaxCrossEntropyResult softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels) = 0;
   /// dlogits [N, C] = dloss[n] * (prob - onehot(label)).
   virtual Tensor softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& prob, const Tensor& labels) = 0;
+
+  // ---- layer norm and embedding (issue 7) ----
+  /// Layer normalization over the trailing dims: x viewed as [M, D] with D = gamma.numel();
+  /// y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta. gamma and beta have D elements (any shape,
+  /// usually the normalized shape) and x's dtype; x.numel() must be a multiple of D.
+  virtual LayerNormResult layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) = 0;
+  /// Backward of layer_norm_forward given the mean and var it returned.
+  virtual LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                             const Tensor& mean, const Tensor& var, double eps) = 0;
+  /// Row gather: table [V, E], indices int32/int64 of any shape S with values in [0, V) -> [S..., E].
+  /// Throws naming the position, the value and V when an index is out of range.
+  virtual Tensor embedding_forward(const Tensor& table, const Tensor& indices) = 0;
+  /// Scatter-add: dtable [V, E] with dtable[indices[i]] += dy[i] (dy [S..., E], table_shape [V, E]);
+  /// the row padding_idx (when >= 0) gets no gradient.
+  virtual Tensor embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape,
+                                    std::int64_t padding_idx) = 0;
 
   // ---- in-place helpers ----
   /// dst += alpha * src (gradient accumulation). Same shape and dtype.

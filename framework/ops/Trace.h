@@ -26,6 +26,8 @@ enum class OpKind {
   kBatchNorm,    // inputs x, gamma, beta, mean, var; training, eps, momentum
   kDropout,      // input x (training only; inference records nothing); p
   kSoftmaxCrossEntropy,  // inputs logits, labels
+  kLayerNorm,    // inputs x, gamma, beta; eps, axis (first normalized axis of x)
+  kEmbedding,    // inputs table [V, E], indices (int32/int64)
 };
 
 /// One traced op. Tensors are handles: compare them with Tensor::same() or by impl() to follow values.

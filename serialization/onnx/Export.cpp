@@ -19,7 +19,11 @@ namespace {
 const std::set<std::string>& exportable_types() {
   static const std::set<std::string> types{"AvgPool2d", "BatchNorm2d", "Conv2d",         "Dense",   "Dropout",
                                            "Flatten",   "GELU",        "LeakyReLU",      "MaxPool2d", "ReLU",
-                                           "SequentialCell", "Sigmoid", "Tanh"};
+                                           "SequentialCell", "Sigmoid", "Tanh",
+                                           // issue 7: Conv1d (Reshape + Conv), Dropout2d (identity in
+                                           // inference), Embedding (Gather), GlobalAvgPool (ReduceMean),
+                                           // LayerNorm (LayerNormalization at opset 17, else decomposed)
+                                           "Conv1d", "Dropout2d", "Embedding", "GlobalAvgPool", "LayerNorm"};
   return types;
 }
 

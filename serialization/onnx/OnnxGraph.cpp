@@ -23,6 +23,8 @@ const char* op_kind_name(ops::OpKind k) {
     case ops::OpKind::kBatchNorm: return "batch_norm";
     case ops::OpKind::kDropout: return "dropout";
     case ops::OpKind::kSoftmaxCrossEntropy: return "softmax_cross_entropy";
+    case ops::OpKind::kLayerNorm: return "layer_norm";
+    case ops::OpKind::kEmbedding: return "embedding";
   }
   return "?";
 }
@@ -341,6 +343,43 @@ void GraphBuilder::on_op(const ops::TracedOp& op) {
       out = new_output("BatchNormalization");
       add_node("BatchNormalization", {in[0], in[1], in[2], in[3], in[4]}, {out}).attrs = {
           float_attr("epsilon", op.eps), float_attr("momentum", op.momentum)};
+      break;
+    }
+    case OpKind::kLayerNorm: {  // x [..., D...] normalized over the dims from op.axis on; gamma, beta [D...]
+      const auto rank = static_cast<std::int64_t>(op.inputs[0].rank());
+      if (opset_ >= 17) {
+        out = new_output("LayerNormalization");
+        add_node("LayerNormalization", {in[0], in[1], in[2]}, {out}).attrs = {int_attr("axis", op.axis),
+                                                                              float_attr("epsilon", op.eps)};
+        break;
+      }
+      // Opsets < 17 have no LayerNormalization: (x - mean) / sqrt(var + eps) * gamma + beta.
+      std::vector<std::int64_t> axes;
+      for (std::int64_t a = op.axis; a < rank; ++a) axes.push_back(a);
+      auto tmp = [&](const char* what) { return fresh("LayerNorm_" + std::to_string(counter_) + "_" + what); };
+      const std::string mean = tmp("mean");
+      add_node("ReduceMean", {in[0]}, {mean}).attrs = {ints_attr("axes", axes), int_attr("keepdims", 1)};
+      const std::string d = tmp("centered");
+      add_node("Sub", {in[0], mean}, {d});
+      const std::string d2 = tmp("squared");
+      add_node("Mul", {d, d}, {d2});
+      const std::string var = tmp("var");
+      add_node("ReduceMean", {d2}, {var}).attrs = {ints_attr("axes", axes), int_attr("keepdims", 1)};
+      const std::string ve = tmp("var_eps");
+      add_node("Add", {var, scalar_const(op.eps, dt)}, {ve});
+      const std::string sd = tmp("std");
+      add_node("Sqrt", {ve}, {sd});
+      const std::string xhat = tmp("normalized");
+      add_node("Div", {d, sd}, {xhat});
+      const std::string scaled = tmp("scaled");
+      add_node("Mul", {xhat, in[1]}, {scaled});
+      out = new_output("LayerNorm");
+      add_node("Add", {scaled, in[2]}, {out});
+      break;
+    }
+    case OpKind::kEmbedding: {  // table [V, E], indices [S...] -> [S..., E]
+      out = new_output("Gather");
+      add_node("Gather", {in[0], in[1]}, {out}).attrs = {int_attr("axis", 0)};
       break;
     }
     case OpKind::kDropout:

@@ -10,9 +10,14 @@
 
 #include "framework/nn/layers/Activations.h"
 #include "framework/nn/layers/BatchNorm2d.h"
+#include "framework/nn/layers/Conv1d.h"
 #include "framework/nn/layers/Conv2d.h"
 #include "framework/nn/layers/Dense.h"
 #include "framework/nn/layers/Dropout.h"
+#include "framework/nn/layers/Dropout2d.h"
+#include "framework/nn/layers/Embedding.h"
+#include "framework/nn/layers/GlobalAvgPool.h"
+#include "framework/nn/layers/LayerNorm.h"
 #include "framework/nn/layers/Pooling.h"
 #include "framework/nn/losses/LossCell.h"
 #include "framework/ops/Activation.h"
@@ -267,6 +272,7 @@ TEST(OnnxExport, EveryFrameworkLayerExportsAlone) {
   struct Case {
     std::shared_ptr<nn::Cell> cell;
     Shape input;
+    DType dtype = DType::kF32;  // integer for Embedding's indices (all zeros)
   };
   std::vector<Case> cases{
       {std::make_shared<nn::Dense>(4, 3), {2, 4}},
@@ -282,13 +288,18 @@ TEST(OnnxExport, EveryFrameworkLayerExportsAlone) {
       {std::make_shared<nn::Flatten>(), {2, 2, 2}},
       {std::make_shared<nn::Dropout>(0.5), {2, 3}},
       {std::make_shared<nn::SequentialCell>(), {2, 3}},
+      {std::make_shared<nn::Conv1d>(2, 3, 3), {2, 2, 7}},
+      {std::make_shared<nn::Dropout2d>(0.5), {2, 3, 2, 2}},
+      {std::make_shared<nn::Embedding>(5, 3), {2, 4}, DType::kI64},
+      {std::make_shared<nn::GlobalAvgPool>(), {2, 3, 4, 4}},
+      {std::make_shared<nn::LayerNorm>(std::vector<std::int64_t>{4}), {2, 3, 4}},
   };
   std::set<std::string> covered;
   for (auto& c : cases) {
     SCOPED_TRACE(c.cell->type_name());
     covered.insert(c.cell->type_name());
-    auto info = export_network(*c.cell, {testutil::random_f32(c.input, 2)}, dir.file(c.cell->type_name()), "ONNX",
-                               fast());
+    const Tensor x = c.dtype == DType::kF32 ? testutil::random_f32(c.input, 2) : Tensor::zeros(c.input, c.dtype);
+    auto info = export_network(*c.cell, {x}, dir.file(c.cell->type_name()), "ONNX", fast());
     EXPECT_TRUE(testutil::onnx_check(info.path));
   }
   const auto types = onnx_exportable_cell_types();

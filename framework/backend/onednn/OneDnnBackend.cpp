@@ -47,6 +47,8 @@ enum class Op : std::int64_t {
   kBnFwdTraining,
   kBnFwdInference,
   kBnBwd,
+  kLayerNormFwd,
+  kLayerNormBwd,
 };
 
 class Key {
@@ -1451,6 +1453,204 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
         return g;
       },
       [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
+}
+
+// ---- layer norm (oneDNN layer_normalization on x viewed as [M, D]) and embedding (parallel loops) ----
+namespace {
+
+struct LnEntry : Entry {
+  Prim prim;
+  dnnl::memory src, dst, mean, var, scale, shift, diff_dst, diff_src, diff_scale, diff_shift;
+};
+
+dnnl::layer_normalization_forward::primitive_desc ln_fwd_pd(Impl& im, std::int64_t m, std::int64_t d, float eps) {
+  using LF = dnnl::layer_normalization_forward;
+  const md data({m, d}, dt::f32, tag::ab);
+  const md stat({m}, dt::f32, tag::a);
+  return LF::primitive_desc(LF::desc(dnnl::prop_kind::forward_training, data, stat, eps, kScaleShift), im.attr,
+                            im.eng);
+}
+
+// x viewed as [M, D] rows of gamma's D elements; false when the shapes do not fit (the reference
+// then reports the error).
+bool ln_rows(const Tensor& x, const Tensor& gamma, std::int64_t& m, std::int64_t& d) {
+  d = gamma.numel();
+  if (d <= 0 || x.numel() % d != 0) return false;
+  m = x.numel() / d;
+  return m > 0;
+}
+
+// Raw read access to int32/int64 indices for the parallel loops (no per-element dtype check).
+struct IndexView {
+  explicit IndexView(const Tensor& t)
+      : i32(t.dtype() == DType::kI32 ? t.data<std::int32_t>() : nullptr),
+        i64(t.dtype() == DType::kI64 ? t.data<std::int64_t>() : nullptr) {}
+  std::int64_t operator[](std::int64_t i) const { return i32 ? static_cast<std::int64_t>(i32[i]) : i64[i]; }
+  const std::int32_t* i32;
+  const std::int64_t* i64;
+};
+
+// True when every index lies in [0, v); the reference path then produces the error message.
+bool indices_in_range(const Tensor& indices, std::int64_t v) {
+  if (indices.dtype() != DType::kI32 && indices.dtype() != DType::kI64) return false;
+  const IndexView view(indices);
+  for (std::int64_t i = 0; i < indices.numel(); ++i) {
+    const std::int64_t idx = view[i];
+    if (idx < 0 || idx >= v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+LayerNormResult OneDnnBackend::layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                                  double eps) {
+  std::int64_t m = 0, d = 0;
+  if (!all_f32({&x, &gamma, &beta}) || !ln_rows(x, gamma, m, d) || beta.numel() != d)
+    return ReferenceBackend::layer_norm_forward(x, gamma, beta, eps);
+  LayerNormResult r{output(x.shape()), output(Shape{m}), output(Shape{m})};
+  return guarded(
+      "layer_norm_forward",
+      [&] {
+        Impl& im = *impl_;
+        Key key(Op::kLayerNormFwd);
+        key.push(m).push(d).push_float(eps);
+        auto [e, s] = im.acquire<LnEntry>(key, [&] {
+          auto en = std::make_unique<LnEntry>();
+          const auto pd = ln_fwd_pd(im, m, d, static_cast<float>(eps));
+          en->src = im.unbound(pd.src_desc());
+          en->dst = im.unbound(pd.dst_desc());
+          en->mean = im.unbound(pd.mean_desc());
+          en->var = im.unbound(pd.variance_desc());
+          en->scale = im.unbound(md({d}, dt::f32, tag::x));
+          en->shift = im.unbound(md({d}, dt::f32, tag::x));
+          en->prim = im.make<dnnl::layer_normalization_forward>(pd);
+          return en;
+        });
+        std::lock_guard<std::mutex> lock(e->mu);
+        e->src.set_data_handle(ptr(x));
+        e->dst.set_data_handle(ptr(r.y));
+        e->mean.set_data_handle(ptr(r.mean));
+        e->var.set_data_handle(ptr(r.var));
+        e->scale.set_data_handle(ptr(gamma));
+        e->shift.set_data_handle(ptr(beta));
+        execute(s, e->prim,
+                {{DNNL_ARG_SRC, e->src.get()},
+                 {DNNL_ARG_DST, e->dst.get()},
+                 {DNNL_ARG_MEAN, e->mean.get()},
+                 {DNNL_ARG_VARIANCE, e->var.get()},
+                 {DNNL_ARG_SCALE, e->scale.get()},
+                 {DNNL_ARG_SHIFT, e->shift.get()}});
+        wait(s);
+        return r;
+      },
+      [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"beta", &beta}}); });
+}
+
+LayerNormGrads OneDnnBackend::layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                                  const Tensor& mean, const Tensor& var, double eps) {
+  std::int64_t m = 0, d = 0;
+  if (!all_f32({&dy, &x, &gamma, &mean, &var}) || !ln_rows(x, gamma, m, d) || dy.shape() != x.shape() ||
+      mean.numel() != m || var.numel() != m)
+    return ReferenceBackend::layer_norm_backward(dy, x, gamma, mean, var, eps);
+  LayerNormGrads g{output(x.shape()), output(gamma.shape()), output(gamma.shape())};
+  return guarded(
+      "layer_norm_backward",
+      [&] {
+        Impl& im = *impl_;
+        Key key(Op::kLayerNormBwd);
+        key.push(m).push(d).push_float(eps);
+        auto [e, s] = im.acquire<LnEntry>(key, [&] {
+          using LB = dnnl::layer_normalization_backward;
+          auto en = std::make_unique<LnEntry>();
+          const auto feps = static_cast<float>(eps);
+          const md data({m, d}, dt::f32, tag::ab);
+          const md stat({m}, dt::f32, tag::a);
+          const auto hint = ln_fwd_pd(im, m, d, feps);
+          const LB::primitive_desc pd(LB::desc(dnnl::prop_kind::backward, data, data, stat, feps, kScaleShift),
+                                      im.attr, im.eng, hint);
+          const md cm({d}, dt::f32, tag::x);
+          en->src = im.unbound(pd.src_desc());
+          en->mean = im.unbound(pd.mean_desc());
+          en->var = im.unbound(pd.variance_desc());
+          en->diff_dst = im.unbound(pd.diff_dst_desc());
+          en->diff_src = im.unbound(pd.diff_src_desc());
+          en->scale = im.unbound(cm);
+          en->shift = dnnl::memory(cm, im.eng);  // passed as for batch norm; backward never reads it
+          en->diff_scale = im.unbound(cm);
+          en->diff_shift = im.unbound(cm);
+          en->prim = im.make<LB>(pd);
+          return en;
+        });
+        std::lock_guard<std::mutex> lock(e->mu);
+        e->src.set_data_handle(ptr(x));
+        e->mean.set_data_handle(ptr(mean));
+        e->var.set_data_handle(ptr(var));
+        e->diff_dst.set_data_handle(ptr(dy));
+        e->diff_src.set_data_handle(ptr(g.dx));
+        e->scale.set_data_handle(ptr(gamma));
+        e->diff_scale.set_data_handle(ptr(g.dgamma));
+        e->diff_shift.set_data_handle(ptr(g.dbeta));
+        execute(s, e->prim,
+                {{DNNL_ARG_SRC, e->src.get()},
+                 {DNNL_ARG_MEAN, e->mean.get()},
+                 {DNNL_ARG_VARIANCE, e->var.get()},
+                 {DNNL_ARG_DIFF_DST, e->diff_dst.get()},
+                 {DNNL_ARG_SCALE, e->scale.get()},
+                 {DNNL_ARG_SHIFT, e->shift.get()},
+                 {DNNL_ARG_DIFF_SRC, e->diff_src.get()},
+                 {DNNL_ARG_DIFF_SCALE, e->diff_scale.get()},
+                 {DNNL_ARG_DIFF_SHIFT, e->diff_shift.get()}});
+        wait(s);
+        return g;
+      },
+      [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
+}
+
+Tensor OneDnnBackend::embedding_forward(const Tensor& table, const Tensor& indices) {
+  if (!all_f32({&table}) || table.rank() != 2 || !indices.defined() || !indices_in_range(indices, table.dim(0)))
+    return ReferenceBackend::embedding_forward(table, indices);
+  const std::int64_t e = table.dim(1);
+  std::vector<std::int64_t> out_dims = indices.shape().dims();
+  out_dims.push_back(e);
+  Tensor y = output(Shape(out_dims));  // [S..., E]
+  const float* src = table.data<float>();
+  float* dst = y.data<float>();
+  const IndexView idx(indices);
+  onednn_detail::parallel_for(indices.numel(), std::max<std::int64_t>(1, 4096 / e),
+                              [src, dst, e, idx](std::int64_t begin, std::int64_t end) {
+                                for (std::int64_t i = begin; i < end; ++i)
+                                  std::memcpy(dst + i * e, src + idx[i] * e, static_cast<std::size_t>(e) * sizeof(float));
+                              });
+  return y;
+}
+
+Tensor OneDnnBackend::embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape,
+                                         std::int64_t padding_idx) {
+  if (!all_f32({&dy}) || table_shape.rank() != 2 || table_shape.numel() == 0 || !indices.defined() ||
+      dy.rank() == 0 || dy.numel() != indices.numel() * table_shape[1] ||
+      dy.dim(static_cast<std::int64_t>(dy.rank()) - 1) != table_shape[1] || !indices_in_range(indices, table_shape[0]))
+    return ReferenceBackend::embedding_backward(dy, indices, table_shape, padding_idx);
+  const std::int64_t v = table_shape[0], e = table_shape[1], n = indices.numel();
+  Tensor dt = output(table_shape);
+  float* out = dt.data<float>();
+  const float* g = dy.data<float>();
+  const IndexView idx(indices);
+  // Each thread owns a range of table rows and scans every index, so no two threads add into the
+  // same row and the summation order (by position) is the same for any thread count.
+  onednn_detail::parallel_for(v, std::max<std::int64_t>(1, 4096 / e),
+                              [out, g, e, n, padding_idx, idx](std::int64_t begin, std::int64_t end) {
+                                std::memset(out + begin * e, 0,
+                                            static_cast<std::size_t>((end - begin) * e) * sizeof(float));
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                  const std::int64_t row = idx[i];
+                                  if (row < begin || row >= end || row == padding_idx) continue;
+                                  float* __restrict o = out + row * e;
+                                  const float* __restrict s = g + i * e;
+                                  for (std::int64_t j = 0; j < e; ++j) o[j] += s[j];
+                                }
+                              });
+  return dt;
 }
 
 // ---- in-place helpers: plain loops the compiler vectorizes, split over oneDNN's threads ----

@@ -4,7 +4,8 @@
 // cannot compute) fall through to the reference loops. Accelerated in float32: matmul, linear
 // (forward, backward data/weights), conv2d (forward, backward data/weights, with bias, asymmetric
 // padding, stride, dilation, groups), pool2d (max/avg), eltwise, binary (when only one operand is
-// broadcast), reduce, softmax / log-softmax and batch norm. The loss and the optimizer kernels run
+// broadcast), reduce, softmax / log-softmax, batch norm and layer norm (oneDNN's
+// layer_normalization on x viewed as [M, D]); embedding gather/scatter-add runs parallel loops. The loss and the optimizer kernels run
 // plain loops.
 //
 // Primitives are built once and cached by (op, shapes, strides, attributes) together with their
@@ -78,6 +79,13 @@ class OneDnnBackend : public ReferenceBackend {
                                       const Tensor& var, double eps) override;
   BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                                      const Tensor& var, double eps) override;
+
+  LayerNormResult layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) override;
+  LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                     const Tensor& var, double eps) override;
+  Tensor embedding_forward(const Tensor& table, const Tensor& indices) override;
+  Tensor embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape,
+                            std::int64_t padding_idx) override;
 
   void axpy_(Tensor& dst, const Tensor& src, double alpha) override;
   void sgd_update(Tensor& param, const Tensor& grad, double lr, double weight_decay) override;

@@ -32,6 +32,10 @@ class ReferenceBackend : public Backend {
   BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& var, double eps) override;
   SoftmaxCrossEntropyResult softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels) override;
   Tensor softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& prob, const Tensor& labels) override;
+  LayerNormResult layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) override;
+  LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& var, double eps) override;
+  Tensor embedding_forward(const Tensor& table, const Tensor& indices) override;
+  Tensor embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape, std::int64_t padding_idx) override;
   void axpy_(Tensor& dst, const Tensor& src, double alpha) override;
   void sgd_update(Tensor& param, const Tensor& grad, double lr, double weight_decay) override;
   void momentum_update(Tensor& param, const Tensor& grad, Tensor& moments, double lr, double momentum, double weight_decay, bool nesterov) override;

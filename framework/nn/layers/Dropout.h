@@ -16,6 +16,7 @@ class Dropout : public Cell {
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   Generator& generator() { return gen_; }
+  double p() const { return p_; }
 
  private:
   double p_;
