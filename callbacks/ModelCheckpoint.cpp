@@ -435,6 +435,26 @@ void ModelCheckpoint::signal_save_and_stop(RunContext& ctx, int sig, std::int64_
   ctx.request_stop();
 }
 
+void ModelCheckpoint::on_train_epoch_end(RunContext& ctx) {
+  rethrow_async_error(false);
+  if (config_.keep_best_k <= 0 || config_.monitor == "loss") return;
+  const auto& p = ctx.original_args();
+  if (step_offset_ + p.cur_step_num != last_saved_global_step_ || latest_file_.empty()) return;
+  const std::optional<double> value = monitored_value(p, config_.monitor);
+  if (!value) return;
+  rethrow_async_error(true);  // the checkpoint must be committed before its manifest is replaced
+  const std::string manifest_path = latest_file_ + kManifestSuffix;
+  auto m = read_json(manifest_path);
+  if (!m || m->contains("monitored_value") || json_get<std::string>(*m, "owner", "") != owner_) return;
+  (*m)["monitored_value"] = *value;
+  (*m)["monitored_at"] = "epoch_end";
+  (*m)["metrics"][config_.monitor] = *value;
+  const std::string tmp = join_path(directory_, fmt::format(".{}{}.tmp-{}-{}", fs::path(latest_file_).filename().string(),
+                                                            kManifestSuffix, owner_, ++seq_));
+  write_file_atomic(manifest_path, m->dump(2) + "\n", {.durable = options_.durable, .mode = 0444, .temp_path = tmp});
+  run_retention();
+}
+
 void ModelCheckpoint::on_train_end(RunContext& ctx) {
   const int sig = pending_signal();  // one that arrived after the last step ended (e.g. in fit's evaluation)
   release_signals();  // the previous dispositions come back with the last release

@@ -160,6 +160,14 @@ class ModelCheckpoint : public Callback {
   /// a signal save it calls request_stop(). Rethrows a pending async error first. Errors: the save's
   /// (the training loop then fails).
   void on_train_step_end(RunContext& ctx) override;
+  /// keep_best_k with a monitor that fit()'s evaluation provides (e.g. "accuracy", "eval_loss"): when
+  /// this epoch's last step was saved without the monitored value (the evaluation runs after the
+  /// step), records the value the epoch end sees in that checkpoint's manifest (replaced atomically;
+  /// the checkpoint itself is unchanged) and runs retention again. So
+  /// CheckpointConfig{.save_checkpoint_steps = <steps per epoch>, .keep_best_k = 1, .monitor =
+  /// "accuracy", .mode = "max"} keeps the best epoch by validation accuracy (Keras' save_best_only).
+  /// Rethrows a pending async error first; async saves are waited for before the update.
+  void on_train_epoch_end(RunContext& ctx) override;
   /// Releases the save_on_signals signals (always, first). End save when due (not after an exception),
   /// then waits for the async writer and rethrows its error. After an exception (cb_params.exception
   /// set) it only waits for the writer and logs its error.

@@ -763,3 +763,28 @@ TEST(ModelCheckpoint, ResumeRemovesTemporariesOfARunThatCommittedNothing) {
   EXPECT_EQ(sorted(left), (V{".CKPX-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1",
                              ".OTHER-1_1.ckpt.tmp-fedcba9876543210fedcba9876543210-1"}));
 }
+
+// keep_best_k by a value that only exists at epoch end (fit's evaluation): the epoch's last-step
+// checkpoint gets the value in its manifest at on_train_epoch_end, and retention keeps the best epoch.
+TEST(ModelCheckpoint, KeepBestByAnEpochEndMetric) {
+  for (const bool async : {false, true}) {
+    SCOPED_TRACE(async);
+    testutil::TempDir dir;
+    auto s = testutil::make_mlp_model(4, 8, 3, 1);
+    auto loader = small_loader();
+    const std::vector<double> score = {0.5, 0.9, 0.7, 0.6};  // epoch 2 is the best
+    int epoch = 0;
+    auto eval = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{
+        .on_train_epoch_end = [&](RunContext& c) { c.original_args().eval_results["score"] = score.at(epoch++); }});
+    CheckpointConfig cfg{.save_checkpoint_steps = 3, .keep_checkpoint_max = 1, .keep_best_k = 1, .monitor = "score",
+                         .mode = "max"};
+    if (async) cfg.async_save = AsyncSave::kThread;
+    auto ckpt = std::make_shared<ModelCheckpoint>("CKP", dir.path().string(), cfg, fast());
+    s.model->train(4, *loader, {eval, ckpt});
+    EXPECT_EQ(ckpts(dir.path()), (V{"CKP-2_3.ckpt", "CKP-4_3.ckpt"}));
+    const auto m = manifest_of(dir.path() / "CKP-2_3.ckpt");
+    EXPECT_DOUBLE_EQ(m.at("monitored_value").get<double>(), 0.9);
+    EXPECT_EQ(m.at("monitored_at"), "epoch_end");
+    EXPECT_FALSE(load_checkpoint(dir.file("CKP-2_3.ckpt"), {.require_integrity = true}).empty());
+  }
+}
