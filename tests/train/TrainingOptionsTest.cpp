@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "callbacks/CSVLogger.h"
+#include "callbacks/TensorBoard.h"
 #include "framework/nn/layers/Activations.h"
 #include "framework/nn/layers/Dense.h"
 #include "framework/ops/Arithmetic.h"
@@ -267,7 +268,8 @@ TEST(GroupLearningRates, AppearInTheCsvLog) {
   Model model(net, std::make_shared<nn::SoftmaxCrossEntropyWithLogits>(), opt);
   testutil::TempDir dir;
   DataLoader loader(testutil::separable_dataset(16, 4, 3, 4), DataLoaderOptions{.batch_size = 8, .shuffle = false});
-  model.train(1, loader, {std::make_shared<CSVLogger>(dir.file("log.csv"))});
+  auto tb = std::make_shared<TensorBoard>(dir.file("tb"));
+  model.train(1, loader, {std::make_shared<CSVLogger>(dir.file("log.csv")), tb});
   std::ifstream in(dir.file("log.csv"));
   std::string header, row;
   std::getline(in, header);
@@ -276,4 +278,12 @@ TEST(GroupLearningRates, AppearInTheCsvLog) {
   EXPECT_NE(header.find("lr_group1"), std::string::npos) << header;
   EXPECT_NE(row.find("0.125"), std::string::npos) << row;
   EXPECT_NE(row.find("0.375"), std::string::npos) << row;
+  // TensorBoard: "train/lr_group<i>" scalars with the groups' rates (float32 little-endian in the event).
+  std::ifstream ev(tb->file_path(), std::ios::binary);
+  const std::string events((std::istreambuf_iterator<char>(ev)), {});
+  const float lr1 = 0.375f;
+  const std::string lr1_bytes(reinterpret_cast<const char*>(&lr1), sizeof lr1);
+  EXPECT_NE(events.find("train/lr_group0"), std::string::npos);
+  EXPECT_NE(events.find("train/lr_group1"), std::string::npos);
+  EXPECT_NE(events.find(lr1_bytes), std::string::npos);
 }
