@@ -38,4 +38,16 @@ float round_to_bf16(float x) {
   return out;
 }
 
+void round_to_bf16_inplace(float* p, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, p + i, sizeof u);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    const std::uint32_t quiet = (u | 0x00400000u) & 0xffff0000u;
+    u = nan ? quiet : rounded;
+    std::memcpy(p + i, &u, sizeof u);
+  }
+}
+
 }  // namespace anvil

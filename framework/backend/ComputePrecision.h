@@ -13,6 +13,7 @@
 // runs: keep forward and backward inside the same scope (Model::train_step does).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace anvil {
@@ -41,5 +42,7 @@ class ComputePrecisionScope {
 unsigned short float_to_bf16_bits(float x);
 /// x rounded to the nearest bfloat16 value, as float32.
 float round_to_bf16(float x);
+/// Rounds p[0..n) to bfloat16 in place (as round_to_bf16; a vectorizable loop).
+void round_to_bf16_inplace(float* p, std::int64_t n);
 
 }  // namespace anvil

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,23 @@ TEST(AmpOps, PrecisionScopeAndAmpLevels) {
   EXPECT_EQ(round_to_bf16(1.0f + 1.0f / 256.0f), 1.0f);  // tie -> even
   EXPECT_EQ(round_to_bf16(1.0f + 3.0f / 256.0f), 1.0f + 4.0f / 256.0f);
   EXPECT_TRUE(std::isnan(round_to_bf16(std::nanf(""))));
+  // The in-place loop rounds exactly like round_to_bf16, NaN and infinities included.
+  Generator g(5);
+  std::vector<float> v(1000);
+  for (float& x : v) x = static_cast<float>(g.normal() * 1e3);
+  v[3] = std::numeric_limits<float>::infinity();
+  v[4] = -std::numeric_limits<float>::infinity();
+  v[5] = std::nanf("");
+  v[6] = 3.3895314e38f;  // rounds up to infinity in bf16
+  std::vector<float> w = v;
+  round_to_bf16_inplace(w.data(), static_cast<std::int64_t>(w.size()));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (std::isnan(v[i])) {
+      EXPECT_TRUE(std::isnan(w[i]));
+    } else {
+      EXPECT_EQ(w[i], round_to_bf16(v[i])) << i;
+    }
+  }
 }
 
 TEST(AmpOps, LinearForwardBackwardMatchReference) {

@@ -132,8 +132,7 @@ bool use_bf16() { return current_compute_precision() == ComputePrecision::kBF16;
 // A float32 copy of `t` rounded to bf16 (for the hand-written float kernels under bf16).
 Tensor bf16_rounded(const Tensor& t) {
   Tensor r = t.clone();
-  float* p = r.data<float>();
-  for (std::int64_t i = 0, n = r.numel(); i < n; ++i) p[i] = round_to_bf16(p[i]);
+  round_to_bf16_inplace(r.data<float>(), r.numel());
   return r;
 }
 

@@ -499,8 +499,7 @@ void require_same_shape(const char* fn, const char* what, const Tensor& t, const
 static Tensor amp_operand(const Tensor& t) {
   if (!t.defined() || t.dtype() != DType::kF32 || current_compute_precision() != ComputePrecision::kBF16) return t;
   Tensor r = t.clone();
-  float* p = r.data<float>();
-  for (std::int64_t i = 0, n = r.numel(); i < n; ++i) p[i] = round_to_bf16(p[i]);
+  round_to_bf16_inplace(r.data<float>(), r.numel());
   return r;
 }
 
