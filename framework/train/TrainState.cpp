@@ -110,12 +110,22 @@ void restore_train_state(Model& model, DataLoader& loader, const TrainState& sta
   LossScaleManager* scaler = model.options().loss_scale_manager.get();
 
   // 3. counters; 4. data position (no batch replayed); 5. RNG streams; 6. callback states.
-  model.restore_accumulation(state.micro_step, state.accumulated_grads);
   if (scaler && !state.loss_scale.empty()) {
+    // Both validate before they change anything; undo the scale if the accumulation is rejected.
+    const NamedTensors previous = scaler->state_dict();
     scaler->load_state_dict(state.loss_scale);
-  } else if (scaler) {
+    try {
+      model.restore_accumulation(state.micro_step, state.accumulated_grads);
+    } catch (...) {
+      scaler->load_state_dict(previous);
+      throw;
+    }
+  } else {
+    model.restore_accumulation(state.micro_step, state.accumulated_grads);
+  }
+  if (scaler && state.loss_scale.empty()) {
     log(LogLevel::kWarning, fmt::format("resume: the state holds no loss scale; the {} starts fresh", scaler->name()));
-  } else if (!state.loss_scale.empty()) {
+  } else if (!scaler && !state.loss_scale.empty()) {
     log(LogLevel::kWarning, "resume: the state holds a loss scale (scale_sense) but the Model has no "
                             "loss_scale_manager (ignored)");
   }

@@ -287,3 +287,25 @@ TEST(GroupLearningRates, AppearInTheCsvLog) {
   EXPECT_NE(events.find("train/lr_group1"), std::string::npos);
   EXPECT_NE(events.find(lr1_bytes), std::string::npos);
 }
+
+TEST(Accumulation, RestoreAccumulationValidatesThenSetsGradients) {
+  Generator g(12);
+  auto net = std::make_shared<models::MLP>(4, std::vector<std::int64_t>{8}, 3, &g);
+  auto opt = std::make_shared<SGD>(net->trainable_params(), 0.1);
+  Model model(net, std::make_shared<nn::SoftmaxCrossEntropyWithLogits>(), opt, {}, ModelOptions{.accumulate_steps = 2});
+  const NamedTensors params = net->trainable_params();
+  const std::string name = params[0].first;
+  const Tensor p = params[0].second;
+  const Tensor grad = Tensor::full(p.shape(), 0.5);
+  EXPECT_THROW(model.restore_accumulation(2, {}), Error);                              // out of range
+  EXPECT_THROW(model.restore_accumulation(1, {{"nope", grad}}), Error);                // not a parameter
+  EXPECT_THROW(model.restore_accumulation(0, {{name, grad}}), Error);                  // grads at micro_step 0
+  EXPECT_THROW(model.restore_accumulation(1, {{name, Tensor::zeros(Shape{1})}}), Error);  // shape
+  EXPECT_EQ(model.micro_step(), 0);
+  EXPECT_FALSE(p.grad().defined());
+  model.restore_accumulation(1, {{name, grad}});
+  EXPECT_EQ(model.micro_step(), 1);
+  ASSERT_TRUE(p.grad().defined());
+  EXPECT_EQ(p.grad().to_vector<float>(), grad.to_vector<float>());
+  EXPECT_FALSE(p.grad().shares_storage(grad));  // copied
+}
