@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/autograd/Engine.h"
 #include "framework/backend/Backend.h"
 #include "framework/backend/ComputePrecision.h"
 #include "framework/backend/onednn/OneDnnBackend.h"
@@ -152,4 +153,27 @@ TEST(AmpOps, ModelO2TrainsAndKeepsFloat32MasterWeights) {
     EXPECT_GT(model.eval(eval).at("accuracy"), 0.9) << level;
   }
   EXPECT_THROW(Model(std::make_shared<models::MLP>(), nullptr, nullptr, {}, ModelOptions{.amp_level = "O1"}), Error);
+}
+
+TEST(AmpOps, SecondIdenticalBf16StepBuildsNothingAndF32PrimitivesAreSeparate) {
+  auto& bk = dynamic_cast<OneDnnBackend&>(onednn_backend());
+  BackendScope scope(bk);
+  Generator g(4);
+  models::LeNet5 net(10, 1, &g);
+  const Tensor x = uniform(Shape{8, 1, 32, 32}, g);
+  const Tensor labels = Tensor::from_vector<std::int32_t>({0, 1, 2, 3, 4, 5, 6, 7}, Shape{8});
+  auto step = [&](ComputePrecision prec) {
+    ComputePrecisionScope amp(prec);
+    Tensor loss = nn::SoftmaxCrossEntropyWithLogits()(net.forward(x), labels);
+    autograd::backward(loss);
+    for (auto& [n, p] : net.parameters_and_names()) p.zero_grad();
+  };
+  step(ComputePrecision::kF32);
+  const std::size_t f32_only = bk.primitives_created();
+  step(ComputePrecision::kBF16);
+  const std::size_t after_bf16 = bk.primitives_created();
+  EXPECT_GT(after_bf16, f32_only);  // bf16 primitives are cached under their own keys
+  step(ComputePrecision::kBF16);
+  step(ComputePrecision::kF32);
+  EXPECT_EQ(bk.primitives_created(), after_bf16);
 }
