@@ -16,6 +16,7 @@
 #include "framework/optim/SGD.h"
 #include "framework/train/LossScaleManager.h"
 #include "serialization/Checkpoint.h"
+#include "serialization/LoadParam.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
 
@@ -308,4 +309,37 @@ TEST(Accumulation, RestoreAccumulationValidatesThenSetsGradients) {
   ASSERT_TRUE(p.grad().defined());
   EXPECT_EQ(p.grad().to_vector<float>(), grad.to_vector<float>());
   EXPECT_FALSE(p.grad().shares_storage(grad));  // copied
+}
+
+TEST(GroupLearningRates, GroupedOptimizerStateRoundTripsThroughACheckpointFile) {
+  auto build = [](std::shared_ptr<models::MLP>& net) {
+    Generator g(21);
+    net = std::make_shared<models::MLP>(4, std::vector<std::int64_t>{8}, 3, &g);
+    NamedTensors weights, biases;
+    for (const auto& [n, t] : net->trainable_params()) (n.ends_with("bias") ? biases : weights).emplace_back(n, t);
+    return std::make_shared<Momentum>(
+        OptimizerParams({ParamGroup{.params = weights, .lr = 0.03, .weight_decay = 1e-3},
+                         ParamGroup{.params = biases, .lr = 0.07, .weight_decay = 0.0}}),
+        0.01, 0.9);
+  };
+  std::shared_ptr<models::MLP> net;
+  auto opt = build(net);
+  Model model(net, std::make_shared<nn::SoftmaxCrossEntropyWithLogits>(), opt);
+  DataLoader loader(testutil::separable_dataset(24, 4, 3, 4), DataLoaderOptions{.batch_size = 8, .shuffle = false});
+  model.train(1, loader);
+  opt->set_group_learning_rate(1, 0.0625);
+  testutil::TempDir dir;
+  save_checkpoint(*net, dir.file("grouped.ckpt"), SaveOptions{.optimizer = opt.get(), .durable = false});
+  const ParamDict d = load_checkpoint(dir.file("grouped.ckpt"));
+  ASSERT_NE(d.find("learning_rate_group_1"), nullptr);
+  EXPECT_EQ(d.find("learning_rate"), nullptr);
+  EXPECT_FLOAT_EQ(static_cast<float>(std::get<Tensor>(d.find("learning_rate_group_1")->value).item()), 0.0625f);
+
+  std::shared_ptr<models::MLP> net2;
+  auto opt2 = build(net2);
+  load_checkpoint_into_net(*net2, dir.file("grouped.ckpt"), LoadIntoNetOptions{.optimizer = opt2.get()});
+  EXPECT_EQ(bytes_of(net2->state_dict()), bytes_of(net->state_dict()));
+  EXPECT_EQ(bytes_of(opt2->state_dict()), bytes_of(opt->state_dict()));
+  EXPECT_EQ(opt2->current_learning_rates(), (std::vector<double>{0.03, 0.0625}));
+  EXPECT_EQ(opt2->global_step(), 3);
 }
