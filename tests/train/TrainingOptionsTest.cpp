@@ -14,6 +14,7 @@
 #include "framework/ops/Arithmetic.h"
 #include "framework/optim/ClipGrad.h"
 #include "framework/optim/SGD.h"
+#include "models/LeNet5.h"
 #include "framework/train/LossScaleManager.h"
 #include "serialization/Checkpoint.h"
 #include "serialization/LoadParam.h"
@@ -90,6 +91,33 @@ TEST(Accumulation, FourMicroBatchesOf16MatchOneBatchOf64) {
     // Without accumulation, batch 16 takes 4x the steps and ends elsewhere: the test can fail.
     EXPECT_GT(max_abs_diff(big, train_mlp(opt, 16, {})), 1e-3) << opt;
   }
+}
+
+TEST(Accumulation, LeNetFourMicroBatchesOf16MatchOneBatchOf64) {
+  // Random 1x32x32 images: 128 examples, 2 optimizer steps either way.
+  Generator data_gen(17);
+  std::vector<float> x(128 * 32 * 32);
+  for (float& v : x) v = static_cast<float>(data_gen.normal());
+  std::vector<std::int32_t> y(128);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<std::int32_t>(i % 10);
+  auto data = std::make_shared<InMemoryDataset>(Tensor::from_vector(x, Shape{128, 1, 32, 32}),
+                                                Tensor::from_vector(y, Shape{128}));
+  auto run = [&](std::int64_t batch, int accumulate) {
+    Generator g(2);
+    auto net = std::make_shared<models::LeNet5>(10, 1, &g);
+    auto opt = std::make_shared<Momentum>(net->trainable_params(), 0.05, 0.9);
+    Model model(net, std::make_shared<nn::SoftmaxCrossEntropyWithLogits>(), opt, {},
+                ModelOptions{.accumulate_steps = accumulate});
+    DataLoader loader(data, DataLoaderOptions{.batch_size = batch, .shuffle = false, .prefetch = 0});
+    model.train(1, loader);
+    EXPECT_EQ(opt->global_step(), 128 / (batch * accumulate));
+    NamedTensors out;
+    for (const auto& [n, t] : net->parameters_and_names()) out.emplace_back(n, t.clone());
+    return out;
+  };
+  const NamedTensors big = run(64, 1), micro = run(16, 4);
+  EXPECT_LT(max_abs_diff(big, micro), 1e-5);
+  EXPECT_GT(max_abs_diff(big, run(16, 1)), 1e-4);  // without accumulation: 8 steps, elsewhere
 }
 
 TEST(Accumulation, OptimizerStepsEveryNMicroBatches) {
