@@ -1,6 +1,7 @@
 #include "framework/optim/Optimizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -24,7 +25,13 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-std::string group_lr_name(std::size_t g) { return "learning_rate_group_" + std::to_string(g); }
+constexpr const char* kGroupLearningRate = "learning_rate_group_";
+
+std::string group_lr_name(std::size_t g) {
+  std::string name = kGroupLearningRate;  // (+= rather than "literal" + std::string: g++ 12 -Wrestrict)
+  name += std::to_string(g);
+  return name;
+}
 
 bool is_scalar_shape(const Shape& s) { return s.numel() == 1 && s.rank() <= 1; }
 
@@ -355,7 +362,7 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     const double v = got.item();
     if (name == kGlobalStep) {
       if (v < 0) throw Error(fmt::format("{}: entry 'global_step' must be >= 0, got {}", where, v));
-    } else if (name == kLearningRate || name.rfind("learning_rate_group_", 0) == 0) {
+    } else if (name == kLearningRate || name.rfind(kGroupLearningRate, 0) == 0) {
       if (!std::isfinite(v) || v < 0.0)
         throw Error(fmt::format("{}: entry '{}' must be finite and >= 0, got {}", where, name, v));
     } else {
@@ -377,8 +384,8 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       global_step_ = given[i] ? static_cast<std::int64_t>(given[i]->item()) : 0;
     } else if (name == kLearningRate) {
       if (!schedule_) lr_ = keep_exact_if_same(lr_, *given[i]);
-    } else if (name.rfind("learning_rate_group_", 0) == 0) {
-      const std::size_t g = std::stoul(name.substr(std::string("learning_rate_group_").size()));
+    } else if (name.rfind(kGroupLearningRate, 0) == 0) {
+      const std::size_t g = std::stoul(name.substr(std::strlen(kGroupLearningRate)));
       Group& gr = groups_[g];
       if (!gr.own_lr) {
         // The group follows the optimizer-level rate: a fixed one takes the loaded value.
