@@ -16,6 +16,10 @@
 // Threads: oneDNN's OpenMP pool; set OMP_NUM_THREADS in the environment (bench/run.sh uses 2). This
 // program changes no process-wide setting.
 //
+// --dtype bf16 (or --amp O2) runs the step in mixed precision, as Model's amp_level "O2": conv2d and
+// dense/matmul compute in bfloat16 (oneDNN bf16 kernels, float32 accumulation), float32 master weights,
+// loss and optimizer; the output line then says dtype=bf16. Default: --dtype f32.
+//
 // --profile additionally times each phase of a step separately (forward, loss, backward, optimizer
 // step + zero_grad) and prints one "profile" line per network with milliseconds per step.
 //
@@ -36,6 +40,7 @@
 
 #include "framework/autograd/Engine.h"
 #include "framework/backend/Backend.h"
+#include "framework/backend/ComputePrecision.h"
 #include "framework/core/Random.h"
 #include "framework/data/DataLoader.h"
 #include "framework/data/MnistDataset.h"
@@ -60,6 +65,7 @@ struct Options {
   bool profile = false;
   std::string only;  // "", "lenet5" or "mlp"
   int data_wait_steps = 100;
+  std::string dtype = "f32";  // "f32" or "bf16"
 };
 
 struct Pool {
@@ -118,14 +124,15 @@ struct PhaseTimes {
 
 class Trainer {
  public:
-  Trainer(anvil::nn::Cell& net, const Pool& pool)
-      : net_(net), pool_(pool), opt_(net.trainable_params(), 0.01, 0.9) {
+  Trainer(anvil::nn::Cell& net, const Pool& pool, bool bf16)
+      : net_(net), pool_(pool), opt_(net.trainable_params(), 0.01, 0.9), bf16_(bf16) {
     net_.set_train(true);
   }
 
   /// One training step on the next batch of the pool; returns the loss tensor.
   anvil::Tensor step(PhaseTimes* times = nullptr) {
     const std::size_t i = next_++ % pool_.x.size();
+    anvil::ComputePrecisionScope precision(bf16_ ? anvil::ComputePrecision::kBF16 : anvil::ComputePrecision::kF32);
     auto t0 = Clock::now();
     anvil::Tensor logits = net_(pool_.x[i]);  // [B, 10]
     auto t1 = Clock::now();
@@ -150,12 +157,13 @@ class Trainer {
   anvil::nn::Cell& net_;
   const Pool& pool_;
   anvil::Momentum opt_;
+  bool bf16_ = false;
   std::size_t next_ = 0;
 };
 
 void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t batch, int steps,
          const Options& o) {
-  Trainer trainer(net, pool);
+  Trainer trainer(net, pool, o.dtype == "bf16");
   anvil::Tensor loss;
   for (int i = 0; i < o.warmup; ++i) loss = trainer.step();
   std::vector<double> rates;
@@ -177,10 +185,10 @@ void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t 
   const char* threads = std::getenv("OMP_NUM_THREADS");
   std::printf(
       "anvil %s batch=%lld samples_per_s=%.1f min=%.1f max=%.1f steps=%d repeats=%d threads=%s data=%s "
-      "backend=%s loss=%.4f rates=%s\n",
+      "backend=%s dtype=%s loss=%.4f rates=%s\n",
       name, static_cast<long long>(batch), median, sorted.front(), sorted.back(), steps, o.repeats,
       threads && *threads ? threads : "default", pool.kind.c_str(),
-      anvil::backend_for(anvil::Device::cpu()).name().c_str(), loss.item(), all.c_str());
+      anvil::backend_for(anvil::Device::cpu()).name().c_str(), o.dtype.c_str(), loss.item(), all.c_str());
   std::fflush(stdout);
 
   if (o.profile) {
@@ -189,9 +197,9 @@ void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t 
     const double ms = 1e3 / steps;
     const double total = t.forward + t.loss + t.backward + t.optimizer;
     std::printf(
-        "profile anvil %s ms_per_step=%.3f forward=%.3f (%.0f%%) loss=%.3f (%.0f%%) backward=%.3f (%.0f%%) "
+        "profile anvil %s dtype=%s ms_per_step=%.3f forward=%.3f (%.0f%%) loss=%.3f (%.0f%%) backward=%.3f (%.0f%%) "
         "optimizer+zero_grad=%.3f (%.0f%%)\n",
-        name, total * ms, t.forward * ms, 100 * t.forward / total, t.loss * ms, 100 * t.loss / total,
+        name, o.dtype.c_str(), total * ms, t.forward * ms, 100 * t.forward / total, t.loss * ms, 100 * t.loss / total,
         t.backward * ms, 100 * t.backward / total, t.optimizer * ms, 100 * t.optimizer / total);
     std::fflush(stdout);
   }
@@ -236,6 +244,7 @@ void usage() {
   std::puts(
       "usage: bench_train [--warmup N] [--repeats N] [--lenet-steps N] [--mlp-steps N] [--batches N]\n"
       "                   [--synthetic] [--profile] [--only lenet5|mlp] [--data-wait-steps N]\n"
+      "                   [--dtype f32|bf16] [--amp O0|O2|O3]\n"
       "Threads come from OMP_NUM_THREADS (oneDNN's OpenMP pool).");
 }
 
@@ -261,6 +270,8 @@ int main(int argc, char** argv) {
     else if (a == "--profile") o.profile = true;
     else if (a == "--only") o.only = value();
     else if (a == "--data-wait-steps") o.data_wait_steps = int_arg("--data-wait-steps", value());
+    else if (a == "--dtype") o.dtype = value();
+    else if (a == "--amp") o.dtype = std::string(value()) == "O0" ? "f32" : "bf16";
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -269,6 +280,10 @@ int main(int argc, char** argv) {
       usage();
       return 2;
     }
+  }
+  if (o.dtype != "f32" && o.dtype != "bf16") {
+    std::fprintf(stderr, "bench_train: --dtype expects f32 or bf16, got '%s'\n", o.dtype.c_str());
+    return 2;
   }
   if (!o.only.empty() && o.only != "lenet5" && o.only != "mlp") {
     std::fprintf(stderr, "bench_train: --only expects lenet5 or mlp, got '%s'\n", o.only.c_str());

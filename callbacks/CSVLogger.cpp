@@ -93,7 +93,13 @@ void CSVLogger::on_train_epoch_end(RunContext& ctx) {
   const CallbackParams& p = ctx.original_args();
   std::map<std::string, double> values;
   if (auto loss = cbutil::train_loss(ctx)) values["loss"] = *loss;
-  if (p.optimizer != nullptr) values["lr"] = p.optimizer->current_learning_rate();
+  if (p.optimizer != nullptr) {
+    values["lr"] = p.optimizer->current_learning_rate();
+    if (p.optimizer->num_groups() > 1) {
+      const std::vector<double> lrs = p.optimizer->current_learning_rates();
+      for (std::size_t g = 0; g < lrs.size(); ++g) values[fmt::format("lr_group{}", g)] = lrs[g];
+    }
+  }
   for (const auto& [k, v] : p.eval_results) {
     // A metric named like a train column (the Loss metric is "loss") goes under "eval_<name>".
     const std::string key = (k == "loss" || k == "lr") ? "eval_" + k : k;

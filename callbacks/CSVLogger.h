@@ -10,7 +10,8 @@
 namespace anvil {
 
 /// At every training epoch end appends a row: `epoch` (cur_epoch_num), then the values of the sorted
-/// keys: "loss" (the last step's loss), "lr" (the optimizer's current learning rate) and every
+/// keys: "loss" (the last step's loss), "lr" (the optimizer's current learning rate), "lr_group<i>"
+/// (each parameter group's rate, Optimizer::current_learning_rates(), when there are >= 2 groups) and every
 /// eval_results entry (Model::fit; an entry named "loss" or "lr", e.g. the Loss metric, is written as
 /// "eval_loss" / "eval_lr" unless that key is already present). The header ("epoch" + keys) is written once, with the first row; its
 /// columns are fixed from then on (a later key not in the header is dropped, a missing one is left

@@ -57,6 +57,11 @@ std::vector<std::pair<std::string, float>> TensorBoard::train_scalars(const RunC
   if (auto loss = cbutil::train_loss(ctx)) s.emplace_back("train/loss", static_cast<float>(*loss));
   if (const Optimizer* opt = ctx.original_args().optimizer)
     s.emplace_back("train/lr", static_cast<float>(opt->current_learning_rate()));
+  if (const Optimizer* opt = ctx.original_args().optimizer; opt && opt->num_groups() > 1) {
+    const std::vector<double> lrs = opt->current_learning_rates();
+    for (std::size_t g = 0; g < lrs.size(); ++g)
+      s.emplace_back(fmt::format("train/lr_group{}", g), static_cast<float>(lrs[g]));
+  }
   return s;
 }
 

@@ -16,7 +16,8 @@ namespace anvil {
 /// train(); unix_s = whole seconds since the epoch, host = gethostname()), whose first record is an
 /// Event with file_version "brain.Event:2". Scalars (Event.summary, simple_value), step = global step:
 ///   update_freq_steps == 0 ("epoch"): at each train epoch end, "train/loss" (last step's loss) and
-///     "train/lr" (the optimizer's current rate);
+///     "train/lr" (the optimizer's current rate), "train/lr_group<i>" (each parameter group's rate,
+///     when the optimizer has >= 2 groups);
 ///   update_freq_steps == N > 0: the same at every N-th global step end instead;
 ///   at each train epoch end in both modes: "eval/<name>" for every eval_results entry (Model::fit).
 /// The file is flushed at every epoch end and closed at train end.

@@ -132,7 +132,15 @@ AppendInfo train_state_append_info(const TrainState& state, const std::string& l
     check_name_part("a callback state_key", c.key);
     out.emplace_back(key("callback." + c.key), c.state);
   }
+  nlohmann::json accumulation = {{"micro_step", state.micro_step}};
+  out.emplace_back(key("accumulation"), accumulation.dump());
+  for (const auto& [name, g] : state.accumulated_grads) out.emplace_back(key("accu_grads." + name), g);
+  for (const auto& [name, t] : state.loss_scale) out.emplace_back(name, t);
   return out;
+}
+
+std::vector<std::string> train_state_entry_prefixes() {
+  return {kResumePrefix, "scale_sense", "current_iterator_step", "last_overflow_iterator_step"};
 }
 
 TrainState train_state_from_entries(const ParamDict& dict, const std::string& loader_name) {
@@ -156,8 +164,22 @@ TrainState train_state_from_entries(const ParamDict& dict, const std::string& lo
     st.data.epoch = field<std::int64_t>(name, j, "epoch");
     st.data.index = field<std::int64_t>(name, j, "index");
   }
-  const std::string rng_prefix = key("rng."), cb_prefix = key("callback.");
+  if (const std::string name = key("accumulation"); dict.find(name)) {
+    const nlohmann::json j = parse_json(name, string_entry(dict, name));
+    st.micro_step = field<std::int64_t>(name, j, "micro_step");
+  }
+  const std::string rng_prefix = key("rng."), cb_prefix = key("callback."), grad_prefix = key("accu_grads.");
   for (const auto& e : dict) {
+    if (e.name == "scale_sense" || e.name == "current_iterator_step" || e.name == "last_overflow_iterator_step") {
+      if (!e.is_tensor()) throw Error(fmt::format("resume state: entry '{}' is a string, expected a scalar", e.name));
+      st.loss_scale.emplace_back(e.name, std::get<Tensor>(e.value));
+      continue;
+    }
+    if (e.name.rfind(grad_prefix, 0) == 0) {
+      if (!e.is_tensor()) throw Error(fmt::format("resume state: entry '{}' is a string, expected a tensor", e.name));
+      st.accumulated_grads.emplace_back(e.name.substr(grad_prefix.size()), std::get<Tensor>(e.value));
+      continue;
+    }
     if (e.name.rfind(rng_prefix, 0) == 0) {
       if (!e.is_tensor()) throw Error(fmt::format("resume state: entry '{}' is a string, expected uint8[56]", e.name));
       st.rng.push_back({e.name.substr(rng_prefix.size()), decode_rng(e.name, std::get<Tensor>(e.value))});
@@ -205,7 +227,7 @@ namespace {
 // Empty when `file` is a valid resume checkpoint, else the reason it is not.
 std::string invalid_reason(const std::string& file, const ResumeOptions& options) {
   try {
-    const ParamDict d = load_checkpoint(file, LoadOptions{.specify_prefix = {kResumePrefix},
+    const ParamDict d = load_checkpoint(file, LoadOptions{.specify_prefix = train_state_entry_prefixes(),
                                                           .require_integrity = options.require_integrity,
                                                           .warn_unverified = false});
     train_state_from_entries(d, options.loader_name);
@@ -290,13 +312,17 @@ ResumeResult resume(Model& model, DataLoader& loader, const std::string& given_p
   // 1. Integrity and every resume entry, before anything changes.
   ParamDict entries;
   try {
-    entries = load_checkpoint(path, LoadOptions{.specify_prefix = {kResumePrefix},
+    entries = load_checkpoint(path, LoadOptions{.specify_prefix = train_state_entry_prefixes(),
                                                 .require_integrity = options.require_integrity});
   } catch (const CheckpointError& e) {
     if (e.code() != CkptErrc::kFiltered) throw;
     throw Error(fmt::format("resume: '{}' holds no resume state (no '{}*' entry); was it written by "
                             "save_train_state?", path, kResumePrefix));
   }
+  if (std::none_of(entries.begin(), entries.end(),
+                   [](const auto& e) { return e.name.rfind(kResumePrefix, 0) == 0; }))
+    throw Error(fmt::format("resume: '{}' holds no resume state (no '{}*' entry); was it written by "
+                            "save_train_state?", path, kResumePrefix));
   TrainState st;
   try {
     st = train_state_from_entries(entries, options.loader_name);

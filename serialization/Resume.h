@@ -22,6 +22,11 @@
 //                                          seven little-endian u64 (GeneratorState); streams as
 //                                          rng_streams() names them ("global", "cell.<path>")
 //   "__resume__.callback.<state_key>"      str, the callback's state()
+//   "__resume__.accumulation"              str, JSON {"micro_step"} (gradient accumulation position)
+//   "__resume__.accu_grads.<param>"        the accumulated gradient of <param> (only mid-accumulation)
+//   "scale_sense", "current_iterator_step", "last_overflow_iterator_step"
+//                                          loss-scale state under MindSpore's names (only with a
+//                                          LossScaleManager; Float32 / Int32 0-d)
 //   <options.append_info>                  caller's extra entries, last
 // The learning-rate schedule is not stored as such: it is code the caller rebuilds; the restored
 // optimizer global step makes it yield the same rate (the optimizer's "learning_rate" is checked).
@@ -76,8 +81,13 @@ struct ResumeResult {
 /// Errors: anvil::Error when loader_name or a callback key is empty or contains no valid characters.
 AppendInfo train_state_append_info(const TrainState& state, const std::string& loader_name = "train");
 
-/// Parses the "__resume__.*" entries of `dict` (e.g. load_checkpoint with specify_prefix
-/// {"__resume__."}) into a TrainState whose network and optimizer lists are empty.
+/// Prefixes of every entry train_state_from_entries reads ("__resume__." and the loss-scale names):
+/// pass them as LoadOptions::specify_prefix.
+std::vector<std::string> train_state_entry_prefixes();
+
+/// Parses the "__resume__.*" entries of `dict` (plus the loss-scale entries, when present; load it
+/// with specify_prefix = train_state_entry_prefixes()) into a TrainState whose network and optimizer
+/// lists are empty. A missing "__resume__.accumulation" means micro_step 0 (older files).
 /// Errors: anvil::Error naming the entry when "__resume__.trainer" or the loader's entry is missing
 /// or malformed, or an RNG entry is not UInt8 [56].
 TrainState train_state_from_entries(const ParamDict& dict, const std::string& loader_name = "train");

@@ -17,7 +17,7 @@ void check_adam_hyper_parameters(const std::string& who, double beta1, double be
 }
 }  // namespace detail
 
-Adam::Adam(NamedTensors params, LearningRate learning_rate, AdamOptions options)
+Adam::Adam(OptimizerParams params, LearningRate learning_rate, AdamOptions options)
     : Optimizer("Adam", std::move(params), std::move(learning_rate), options.weight_decay, options.decay_filter),
       beta1_(options.beta1),
       beta2_(options.beta2),

@@ -14,6 +14,8 @@
 //        "moment1.<param>", "moment2.<param>".
 #pragma once
 
+#include <utility>
+
 #include "framework/optim/Optimizer.h"
 
 namespace anvil {
@@ -31,7 +33,10 @@ class Adam : public Optimizer {
  public:
   /// Preconditions: beta1, beta2 in [0, 1); eps finite and > 0; plus Optimizer's. Violations throw
   /// anvil::Error naming the argument and value.
-  explicit Adam(NamedTensors params, LearningRate learning_rate = 1e-3, AdamOptions options = {});
+  explicit Adam(OptimizerParams params, LearningRate learning_rate = 1e-3, AdamOptions options = {});
+  /// A plain parameter list (kept as its own overload so that braced lists {{"w", w}} still work).
+  explicit Adam(NamedTensors params, LearningRate learning_rate = 1e-3, AdamOptions options = {})
+      : Adam(OptimizerParams(std::move(params)), std::move(learning_rate), std::move(options)) {}
 
   std::string name() const override { return "Adam"; }
   double beta1() const { return beta1_; }

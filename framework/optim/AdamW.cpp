@@ -5,7 +5,7 @@
 
 namespace anvil {
 
-AdamW::AdamW(NamedTensors params, LearningRate learning_rate, AdamWOptions options)
+AdamW::AdamW(OptimizerParams params, LearningRate learning_rate, AdamWOptions options)
     : Optimizer("AdamW", std::move(params), std::move(learning_rate), options.weight_decay, options.decay_filter),
       beta1_(options.beta1),
       beta2_(options.beta2),

@@ -10,6 +10,8 @@
 // State: "global_step", "learning_rate", "adam_m.<param>", "adam_v.<param>".
 #pragma once
 
+#include <utility>
+
 #include "framework/optim/Optimizer.h"
 
 namespace anvil {
@@ -27,7 +29,10 @@ class AdamW : public Optimizer {
  public:
   /// Preconditions: beta1, beta2 in [0, 1); eps finite and > 0; plus Optimizer's. Violations throw
   /// anvil::Error naming the argument and value.
-  explicit AdamW(NamedTensors params, LearningRate learning_rate = 1e-3, AdamWOptions options = {});
+  explicit AdamW(OptimizerParams params, LearningRate learning_rate = 1e-3, AdamWOptions options = {});
+  /// A plain parameter list (kept as its own overload so that braced lists {{"w", w}} still work).
+  explicit AdamW(NamedTensors params, LearningRate learning_rate = 1e-3, AdamWOptions options = {})
+      : AdamW(OptimizerParams(std::move(params)), std::move(learning_rate), std::move(options)) {}
 
   std::string name() const override { return "AdamW"; }
   double beta1() const { return beta1_; }

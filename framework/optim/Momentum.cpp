@@ -9,7 +9,7 @@
 
 namespace anvil {
 
-Momentum::Momentum(NamedTensors params, LearningRate learning_rate, double momentum, MomentumOptions options)
+Momentum::Momentum(OptimizerParams params, LearningRate learning_rate, double momentum, MomentumOptions options)
     : Optimizer("Momentum", std::move(params), std::move(learning_rate), options.weight_decay, options.decay_filter),
       momentum_(momentum),
       nesterov_(options.nesterov) {

@@ -10,6 +10,8 @@
 // State: "global_step", "learning_rate", "momentum" (float32 0-d), "moments.<param>".
 #pragma once
 
+#include <utility>
+
 #include "framework/optim/Optimizer.h"
 
 namespace anvil {
@@ -25,7 +27,10 @@ class Momentum : public Optimizer {
  public:
   /// As MindSpore, `momentum` is required (positional); the rest is in `options`.
   /// Preconditions: momentum finite and >= 0 (throws anvil::Error naming the value), plus Optimizer's.
-  Momentum(NamedTensors params, LearningRate learning_rate, double momentum, MomentumOptions options = {});
+  Momentum(OptimizerParams params, LearningRate learning_rate, double momentum, MomentumOptions options = {});
+  /// A plain parameter list (kept as its own overload so that braced lists {{"w", w}} still work).
+  Momentum(NamedTensors params, LearningRate learning_rate, double momentum, MomentumOptions options = {})
+      : Momentum(OptimizerParams(std::move(params)), std::move(learning_rate), momentum, std::move(options)) {}
 
   std::string name() const override { return "Momentum"; }
   /// The momentum in use (a loaded "momentum" entry replaces it; see Optimizer on exact resume).

@@ -1,6 +1,7 @@
 #include "framework/optim/Optimizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <unordered_map>
 
@@ -24,6 +25,14 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+constexpr const char* kGroupLearningRate = "learning_rate_group_";
+
+std::string group_lr_name(std::size_t g) {
+  std::string name = kGroupLearningRate;  // (+= rather than "literal" + std::string: g++ 12 -Wrestrict)
+  name += std::to_string(g);
+  return name;
+}
+
 bool is_scalar_shape(const Shape& s) { return s.numel() == 1 && s.rank() <= 1; }
 
 void check_rate(const std::string& who, const char* what, double lr) {
@@ -39,9 +48,79 @@ bool mindspore_decay_filter(const std::string& name) {
 
 Optimizer::~Optimizer() = default;
 
-Optimizer::Optimizer(std::string who, NamedTensors params, LearningRate learning_rate, double weight_decay,
+Optimizer::Optimizer(std::string who, OptimizerParams given, LearningRate learning_rate, double weight_decay,
                      const ParamFilter& decay_filter)
-    : who_(std::move(who)), params_(std::move(params)), weight_decay_(weight_decay) {
+    : who_(std::move(who)), weight_decay_(weight_decay) {
+  if (!std::isfinite(weight_decay) || weight_decay < 0.0)
+    throw Error(fmt::format("{}: weight_decay must be finite and >= 0, got {}", who_, weight_decay));
+  if (!given.grouped()) {
+    params_ = given.params();
+    groups_.push_back(Group{false, 0.0, nullptr, weight_decay});
+    param_group_.assign(params_.size(), 0);
+  } else {
+    // Groups: frozen parameters are dropped; order_params (when given) fixes the order.
+    const auto& groups = given.groups();
+    if (groups.empty()) throw Error(fmt::format("{}: the list of parameter groups is empty", who_));
+    std::unordered_map<const TensorImpl*, std::size_t> group_of;
+    NamedTensors by_group;
+    std::vector<std::size_t> by_group_index;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      const ParamGroup& pg = groups[g];
+      Group gr;
+      if (pg.lr) {
+        gr.own_lr = true;
+        group_lr_ = true;
+        if (pg.lr->is_schedule()) {
+          if (!pg.lr->schedule())
+            throw Error(fmt::format("{}: the learning-rate schedule of parameter group {} is null", who_, g));
+          gr.schedule = pg.lr->schedule();
+        } else {
+          check_rate(who_, fmt::format("the learning rate of parameter group {}", g).c_str(), pg.lr->value());
+          gr.lr = pg.lr->value();
+        }
+      }
+      gr.weight_decay = pg.weight_decay.value_or(weight_decay);
+      if (!std::isfinite(gr.weight_decay) || gr.weight_decay < 0.0)
+        throw Error(fmt::format("{}: weight_decay of parameter group {} must be finite and >= 0, got {}", who_, g,
+                                gr.weight_decay));
+      groups_.push_back(std::move(gr));
+      for (const auto& [name, t] : pg.params) {
+        if (t.defined() && !t.requires_grad()) continue;  // frozen: no state, never updated
+        if (t.defined()) {
+          auto [it, fresh] = group_of.emplace(t.impl(), g);
+          if (!fresh)
+            throw Error(fmt::format("{}: parameter '{}' is in parameter groups {} and {} (a parameter may belong "
+                                    "to one group only)", who_, name, it->second, g));
+        }
+        by_group.emplace_back(name, t);
+        by_group_index.push_back(g);
+      }
+    }
+    if (given.order_params().empty()) {
+      params_ = std::move(by_group);
+      param_group_ = std::move(by_group_index);
+    } else {
+      std::size_t n_order = 0;
+      for (const auto& [name, t] : given.order_params()) {
+        if (t.defined() && !t.requires_grad()) continue;
+        auto it = t.defined() ? group_of.find(t.impl()) : group_of.end();
+        if (it == group_of.end())
+          throw Error(fmt::format("{}: order_params entry '{}' is not in any parameter group", who_, name));
+        params_.emplace_back(name, t);
+        param_group_.push_back(it->second);
+        ++n_order;
+      }
+      if (n_order < by_group.size()) {
+        std::unordered_map<const TensorImpl*, bool> in_order;
+        for (const auto& [name, t] : params_) in_order[t.impl()] = true;
+        for (const auto& [name, t] : by_group)
+          if (!in_order.count(t.impl()))
+            throw Error(fmt::format("{}: parameter '{}' of the groups is missing from order_params", who_, name));
+      }
+    }
+    if (params_.empty())
+      throw Error(fmt::format("{}: the parameter groups hold no trainable parameter", who_));
+  }
   if (params_.empty()) throw Error(fmt::format("{}: the parameter list is empty", who_));
   std::unordered_map<std::string, std::size_t> by_name;
   std::unordered_map<const TensorImpl*, std::size_t> by_impl;
@@ -69,11 +148,9 @@ Optimizer::Optimizer(std::string who, NamedTensors params, LearningRate learning
     check_rate(who_, "learning rate", learning_rate.value());
     lr_ = learning_rate.value();
   }
-  if (!std::isfinite(weight_decay) || weight_decay < 0.0)
-    throw Error(fmt::format("{}: weight_decay must be finite and >= 0, got {}", who_, weight_decay));
   decays_.reserve(params_.size());
   for (const auto& [name, t] : params_)
-    decays_.push_back(decay_filter ? decay_filter(name) : mindspore_decay_filter(name));
+    decays_.push_back(given.grouped() ? true : (decay_filter ? decay_filter(name) : mindspore_decay_filter(name)));
 }
 
 std::size_t Optimizer::add_slot(const std::string& prefix) {
@@ -101,15 +178,19 @@ void Optimizer::step() {
                               p.desc()));
     grads[i] = std::move(g);
   }
-  const double lr = current_learning_rate();
-  if (!std::isfinite(lr) || lr < 0.0)
-    throw Error(fmt::format("{}.step: the learning-rate schedule returned {} at global step {}", who_, lr,
-                            global_step_));
+  const std::vector<double> lrs = current_learning_rates();
+  for (std::size_t g = 0; g < lrs.size(); ++g) {
+    if (!std::isfinite(lrs[g]) || lrs[g] < 0.0)
+      throw Error(fmt::format("{}.step: the learning-rate schedule{} returned {} at global step {}", who_,
+                              groups_.size() > 1 ? fmt::format(" of parameter group {}", g) : std::string(), lrs[g],
+                              global_step_));
+  }
   begin_step();
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
     Tensor& p = params_[i].second;
-    update_parameter(backend_for(p.device()), i, p, grads[i], lr, decays_[i] ? weight_decay_ : 0.0);
+    const std::size_t g = param_group_[i];
+    update_parameter(backend_for(p.device()), i, p, grads[i], lrs[g], decays_[i] ? groups_[g].weight_decay : 0.0);
   }
   ++global_step_;
 }
@@ -119,6 +200,45 @@ void Optimizer::zero_grad() {
 }
 
 double Optimizer::current_learning_rate() const { return schedule_ ? (*schedule_)(global_step_) : lr_; }
+
+double Optimizer::group_rate(std::size_t g) const {
+  const Group& gr = groups_[g];
+  if (!gr.own_lr) return current_learning_rate();
+  return gr.schedule ? (*gr.schedule)(global_step_) : gr.lr;
+}
+
+std::vector<double> Optimizer::current_learning_rates() const {
+  std::vector<double> out;
+  out.reserve(groups_.size());
+  for (std::size_t g = 0; g < groups_.size(); ++g) out.push_back(group_rate(g));
+  return out;
+}
+
+double Optimizer::group_weight_decay(std::size_t group) const {
+  if (group >= groups_.size())
+    throw Error(fmt::format("{}.group_weight_decay: group {} out of range ({} groups)", who_, group, groups_.size()));
+  return groups_[group].weight_decay;
+}
+
+std::size_t Optimizer::param_group(std::size_t index) const {
+  if (index >= param_group_.size())
+    throw Error(fmt::format("{}.param_group: index {} out of range ({} parameters)", who_, index,
+                            param_group_.size()));
+  return param_group_[index];
+}
+
+void Optimizer::set_group_learning_rate(std::size_t group, double lr) {
+  if (!group_lr_)
+    throw Error(fmt::format("{}.set_group_learning_rate: the optimizer has no per-group learning rates; use "
+                            "set_learning_rate", who_));
+  if (group >= groups_.size())
+    throw Error(fmt::format("{}.set_group_learning_rate: group {} out of range ({} groups)", who_, group,
+                            groups_.size()));
+  check_rate(who_, "learning rate", lr);
+  groups_[group].own_lr = true;
+  groups_[group].schedule = nullptr;
+  groups_[group].lr = lr;
+}
 
 void Optimizer::set_learning_rate(double lr) {
   if (schedule_)
@@ -167,7 +287,12 @@ NamedTensors Optimizer::state_dict() const {
                             global_step_));
   NamedTensors out;
   out.emplace_back(kGlobalStep, Tensor::full(Shape{1}, static_cast<double>(global_step_), DType::kI32));
-  out.emplace_back(kLearningRate, Tensor::scalar(current_learning_rate(), DType::kF32));
+  if (group_lr_) {
+    for (std::size_t g = 0; g < groups_.size(); ++g)
+      out.emplace_back(group_lr_name(g), Tensor::scalar(group_rate(g), DType::kF32));
+  } else {
+    out.emplace_back(kLearningRate, Tensor::scalar(current_learning_rate(), DType::kF32));
+  }
   append_scalar_state(out);
   for (const auto& s : slots_)
     for (std::size_t i = 0; i < params_.size(); ++i) out.emplace_back(s.prefix + "." + params_[i].first, s.buffers[i]);
@@ -237,9 +362,9 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
     const double v = got.item();
     if (name == kGlobalStep) {
       if (v < 0) throw Error(fmt::format("{}: entry 'global_step' must be >= 0, got {}", where, v));
-    } else if (name == kLearningRate) {
+    } else if (name == kLearningRate || name.rfind(kGroupLearningRate, 0) == 0) {
       if (!std::isfinite(v) || v < 0.0)
-        throw Error(fmt::format("{}: entry 'learning_rate' must be finite and >= 0, got {}", where, v));
+        throw Error(fmt::format("{}: entry '{}' must be finite and >= 0, got {}", where, name, v));
     } else {
       check_scalar_state(name, v);
     }
@@ -259,6 +384,15 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       global_step_ = given[i] ? static_cast<std::int64_t>(given[i]->item()) : 0;
     } else if (name == kLearningRate) {
       if (!schedule_) lr_ = keep_exact_if_same(lr_, *given[i]);
+    } else if (name.rfind(kGroupLearningRate, 0) == 0) {
+      const std::size_t g = std::stoul(name.substr(std::strlen(kGroupLearningRate)));
+      Group& gr = groups_[g];
+      if (!gr.own_lr) {
+        // The group follows the optimizer-level rate: a fixed one takes the loaded value.
+        if (!schedule_) lr_ = keep_exact_if_same(lr_, *given[i]);
+      } else if (!gr.schedule) {
+        gr.lr = keep_exact_if_same(gr.lr, *given[i]);
+      }
     } else {
       set_scalar_state(name, *given[i]);
     }

@@ -16,6 +16,15 @@
 //                    each with its parameter's shape and dtype.
 // State tensors are plain tensors (requires_grad false).
 //
+// Parameter groups (OptimizerParams / ParamGroup, see ParamGroup.h): an optimizer built from groups
+// has per-group learning rates and weight decays. Its state names groups by their 0-based position
+// in the list given at construction: when any group has its own `lr` (MindSpore's is_group_lr), the
+// single "learning_rate" entry is replaced by one float32 0-d entry per group,
+//   "learning_rate_group_0", "learning_rate_group_1", ...   (MindSpore's names)
+// holding the rate each group's next step uses; otherwise "learning_rate" stays. Per-parameter slot
+// entries stay keyed by parameter name, so they do not depend on grouping. Frozen parameters
+// (requires_grad false) dropped from groups have no state entry.
+//
 // Weight decay: as in MindSpore (non-grouped parameters), weight decay applies only to parameters
 // accepted by the decay filter; the default filter (mindspore_decay_filter) accepts every name that
 // contains neither "beta" nor "gamma" (so BatchNorm/LayerNorm affine parameters are not decayed).
@@ -39,6 +48,7 @@
 
 #include "framework/optim/LearningRate.h"
 #include "framework/optim/LearningRateSchedule.h"
+#include "framework/optim/ParamGroup.h"
 #include "framework/tensor/Tensor.h"
 
 namespace anvil {
@@ -71,10 +81,28 @@ class Optimizer {
   /// Drops every parameter's gradient (param.zero_grad()).
   void zero_grad();
 
-  /// The learning rate the next step() uses: the fixed rate, or schedule(global_step()).
+  /// The optimizer-level learning rate the next step() uses: the fixed rate, or
+  /// schedule(global_step()). With parameter groups this is the rate of the groups without their own
+  /// `lr` (see current_learning_rates() for every group's).
   double current_learning_rate() const;
 
-  /// Replaces the fixed learning rate. Precondition: lr finite and >= 0.
+  /// Number of parameter groups (1 for a plain parameter list).
+  std::size_t num_groups() const { return groups_.size(); }
+  /// The rate the next step() uses for each group, in group order (one entry for a plain list).
+  std::vector<double> current_learning_rates() const;
+  /// The weight decay of group `group` (the optimizer's for a plain list). Throws when out of range.
+  double group_weight_decay(std::size_t group) const;
+  /// The group of parameter `index` (0 for a plain list). Throws when out of range.
+  std::size_t param_group(std::size_t index) const;
+  /// True when some group has its own learning rate (state then uses "learning_rate_group_<i>").
+  bool is_group_lr() const { return group_lr_; }
+  /// Replaces group `group`'s learning rate by a fixed `lr` (finite, >= 0); the group then has its own
+  /// rate. Throws for a bad index or rate, or when the optimizer is not grouped-lr (use
+  /// set_learning_rate; a plain optimizer's state layout never changes after construction).
+  void set_group_learning_rate(std::size_t group, double lr);
+
+  /// Replaces the fixed optimizer-level learning rate (with groups: the rate of groups without their
+  /// own `lr`). Precondition: lr finite and >= 0.
   /// Throws anvil::Error when the optimizer runs on a schedule (replace the schedule instead, with
   /// set_learning_rate_schedule, e.g. std::make_shared<ConstantLR>(lr)).
   void set_learning_rate(double lr);
@@ -98,8 +126,8 @@ class Optimizer {
   /// The weight decay given at construction.
   double weight_decay() const { return weight_decay_; }
 
-  /// True when weight decay applies to parameter `index` (the decay filter accepted its name).
-  /// Throws for an index out of range.
+  /// True when weight decay applies to parameter `index` (the decay filter accepted its name; with
+  /// groups: always true, the group's weight decay, possibly 0, is used). Throws for an index out of range.
   bool decays_weight(std::size_t index) const;
 
   /// The named state (layout in the file comment). Scalar entries are fresh tensors; per-parameter
@@ -123,11 +151,13 @@ class Optimizer {
 
  protected:
   /// Validates and stores the common parts. `who` is the subclass name used in messages.
-  /// Errors (anvil::Error, message starts with `who`): empty parameter list; an empty or duplicate
-  /// name; the same tensor under two names; an undefined or non-leaf tensor; a tensor that does not
-  /// require grad; a fixed learning rate that is negative or not finite; a null schedule; a negative
-  /// or non-finite weight decay. An empty decay_filter means mindspore_decay_filter.
-  Optimizer(std::string who, NamedTensors params, LearningRate learning_rate, double weight_decay,
+  /// Errors (anvil::Error, message starts with `who`): empty parameter list (with groups: no trainable
+  /// parameter in any group); an empty or duplicate name; the same tensor under two names or in two
+  /// groups; an undefined or non-leaf tensor; a tensor that does not require grad (plain list only);
+  /// a fixed learning rate (optimizer's or a group's) that is negative or not finite; a null schedule;
+  /// a negative or non-finite weight decay; order_params not matching the groups' parameters.
+  /// An empty decay_filter means mindspore_decay_filter (plain list only).
+  Optimizer(std::string who, OptimizerParams params, LearningRate learning_rate, double weight_decay,
             const ParamFilter& decay_filter);
 
   /// Adds a per-parameter state buffer set named "<prefix>.<param name>", zero-filled with each
@@ -164,9 +194,20 @@ class Optimizer {
     std::vector<Tensor> buffers;  // one per parameter, same order as params_
   };
 
+  struct Group {
+    bool own_lr = false;                                    // false: uses the optimizer-level rate
+    double lr = 0.0;                                        // own fixed rate
+    std::shared_ptr<const LearningRateSchedule> schedule;   // own schedule (null: fixed)
+    double weight_decay = 0.0;
+  };
+  double group_rate(std::size_t g) const;
+
   std::string who_;
   NamedTensors params_;
   std::vector<bool> decays_;
+  std::vector<Group> groups_;
+  std::vector<std::size_t> param_group_;  // group of each parameter
+  bool group_lr_ = false;
   double lr_ = 0.0;                                      // fixed rate (when schedule_ is null)
   std::shared_ptr<const LearningRateSchedule> schedule_;  // null for a fixed rate
   double weight_decay_ = 0.0;

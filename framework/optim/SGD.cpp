@@ -4,7 +4,7 @@
 
 namespace anvil {
 
-SGD::SGD(NamedTensors params, LearningRate learning_rate, SGDOptions options)
+SGD::SGD(OptimizerParams params, LearningRate learning_rate, SGDOptions options)
     : Optimizer("SGD", std::move(params), std::move(learning_rate), options.weight_decay, options.decay_filter) {}
 
 void SGD::update_parameter(Backend& backend, std::size_t, Tensor& param, const Tensor& grad, double lr,

@@ -6,6 +6,8 @@
 // State: "global_step", "learning_rate" (see Optimizer).
 #pragma once
 
+#include <utility>
+
 #include "framework/optim/Optimizer.h"
 
 namespace anvil {
@@ -18,9 +20,12 @@ struct SGDOptions {
 
 class SGD : public Optimizer {
  public:
-  /// params: trainable named parameters; learning_rate: fixed (>= 0) or a schedule.
+  /// params: trainable named parameters or parameter groups (ParamGroup.h); learning_rate: fixed (>= 0) or a schedule.
   /// Errors: as Optimizer's constructor (empty/duplicate/frozen parameters, bad rate or weight decay).
-  SGD(NamedTensors params, LearningRate learning_rate, SGDOptions options = {});
+  SGD(OptimizerParams params, LearningRate learning_rate, SGDOptions options = {});
+  /// A plain parameter list (kept as its own overload so that braced lists {{"w", w}} still work).
+  SGD(NamedTensors params, LearningRate learning_rate, SGDOptions options = {})
+      : SGD(OptimizerParams(std::move(params)), std::move(learning_rate), std::move(options)) {}
 
   std::string name() const override { return "SGD"; }
 

@@ -1,6 +1,7 @@
 #include "framework/train/Model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -15,7 +16,10 @@
 #include "framework/metrics/Metric.h"
 #include "framework/nn/Cell.h"
 #include "framework/nn/losses/LossCell.h"
+#include "framework/backend/ComputePrecision.h"
+#include "framework/optim/ClipGrad.h"
 #include "framework/optim/Optimizer.h"
+#include "framework/train/LossScaleManager.h"
 #include "framework/train/CallbackList.h"
 #include "framework/train/CallbackParams.h"
 #include "framework/train/RunContext.h"
@@ -60,12 +64,24 @@ std::int64_t step_in_epoch(std::int64_t cur_step_num, std::int64_t batch_num) {
 }  // namespace
 
 Model::Model(std::shared_ptr<nn::Cell> network, std::shared_ptr<nn::LossCell> loss_fn,
-             std::shared_ptr<Optimizer> optimizer, std::vector<std::shared_ptr<Metric>> metrics)
+             std::shared_ptr<Optimizer> optimizer, std::vector<std::shared_ptr<Metric>> metrics,
+             ModelOptions options)
     : network_(std::move(network)),
       loss_fn_(std::move(loss_fn)),
       optimizer_(std::move(optimizer)),
-      metrics_(std::move(metrics)) {
+      metrics_(std::move(metrics)),
+      options_(std::move(options)) {
   if (!network_) throw Error("Model: network is null");
+  const std::string& amp = options_.amp_level;
+  if (amp != "O0" && amp != "O2" && amp != "O3")
+    throw Error(fmt::format("Model: amp_level must be \"O0\", \"O2\" or \"O3\", got \"{}\"", amp));
+  if (options_.accumulate_steps < 1)
+    throw Error(fmt::format("Model: accumulate_steps must be >= 1, got {}", options_.accumulate_steps));
+  if (!std::isfinite(options_.clip_grad_norm) || options_.clip_grad_norm < 0.0)
+    throw Error(fmt::format("Model: clip_grad_norm must be finite and >= 0 (0 = off), got {}", options_.clip_grad_norm));
+  if (!std::isfinite(options_.clip_grad_value) || options_.clip_grad_value < 0.0)
+    throw Error(fmt::format("Model: clip_grad_value must be finite and >= 0 (0 = off), got {}",
+                            options_.clip_grad_value));
   std::set<std::string> names;
   for (std::size_t i = 0; i < metrics_.size(); ++i) {
     if (!metrics_[i]) throw Error(fmt::format("Model: metric {} of {} is null", i, metrics_.size()));
@@ -82,13 +98,63 @@ Model::~Model() = default;
 Tensor Model::train_step(const Batch& batch) {
   if (!loss_fn_) throw Error("Model::train_step: the Model has no loss_fn");
   if (!optimizer_) throw Error("Model::train_step: the Model has no optimizer");
-  Tensor logits = network_->forward(batch.data);   // [N, C]
-  Tensor loss = (*loss_fn_)(logits, batch.label);  // 0-d
-  autograd::backward(loss);
+  LossScaleManager* const scaler = options_.loss_scale_manager.get();
+  const float scale = scaler ? scaler->get_loss_scale() : 1.0f;
+  Tensor loss;
+  {
+    ComputePrecisionScope amp(compute_precision_for(options_.amp_level));
+    Tensor logits = network_->forward(batch.data);  // [N, C]
+    loss = (*loss_fn_)(logits, batch.label);        // 0-d
+    // d(scale * loss) without an extra op: seed the backward pass with `scale`.
+    autograd::backward(loss, scale == 1.0f ? Tensor() : Tensor::full(loss.shape(), scale, loss.dtype()));
+  }
+  // Detached so that holding the loss (net_outputs, a metric) does not keep the graph alive.
+  Tensor out = loss.detach();
+  if (++micro_step_ < options_.accumulate_steps) return out;
+  micro_step_ = 0;
+  const NamedTensors& params = optimizer_->parameters();
+  const bool overflow = scaler && scaler->get_drop_overflow_update() && !grads_all_finite(params);
+  if (scaler) scaler->update_loss_scale(overflow);
+  last_step_skipped_ = overflow;
+  if (overflow) {
+    optimizer_->zero_grad();
+    return out;
+  }
+  scale_grads(params, 1.0 / (static_cast<double>(scale) * options_.accumulate_steps));
+  if (options_.clip_grad_value > 0.0) clip_grad_value(params, options_.clip_grad_value);
+  if (options_.clip_grad_norm > 0.0) last_grad_norm_ = clip_grad_norm(params, options_.clip_grad_norm);
   optimizer_->step();
   optimizer_->zero_grad();
-  // Detached so that holding the loss (net_outputs, a metric) does not keep the graph alive.
-  return loss.detach();
+  return out;
+}
+
+void Model::restore_accumulation(std::int64_t micro_step, const NamedTensors& grads) {
+  if (!optimizer_) throw Error("Model::restore_accumulation: the Model has no optimizer");
+  if (micro_step < 0 || micro_step >= options_.accumulate_steps)
+    throw Error(fmt::format("Model::restore_accumulation: micro_step {} is outside [0, accumulate_steps = {})",
+                            micro_step, options_.accumulate_steps));
+  if (micro_step == 0 && !grads.empty())
+    throw Error("Model::restore_accumulation: accumulated gradients given with micro_step 0");
+  const NamedTensors& params = optimizer_->parameters();
+  std::vector<const Tensor*> src(params.size(), nullptr);
+  for (const auto& [name, g] : grads) {
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+    if (it == params.end())
+      throw Error(fmt::format("Model::restore_accumulation: '{}' is not a parameter of the optimizer", name));
+    const Tensor& p = it->second;
+    if (!g.defined() || g.shape() != p.shape() || g.dtype() != p.dtype())
+      throw Error(fmt::format("Model::restore_accumulation: gradient of '{}' is {}, the parameter is {}", name,
+                              g.defined() ? g.desc() : std::string("undefined"), p.desc()));
+    src[static_cast<std::size_t>(it - params.begin())] = &g;
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Tensor p = params[i].second;
+    if (src[i])
+      p.set_grad(src[i]->clone());
+    else
+      p.zero_grad();
+  }
+  micro_step_ = micro_step;
 }
 
 void Model::train(int epoch, DataLoader& train_dataset, std::vector<std::shared_ptr<Callback>> callbacks,
@@ -298,7 +364,11 @@ std::map<std::string, double> Model::run_eval(DataLoader& dataset, CallbackList&
       p.eval_dataset_element = std::move(*batch);
       const Batch& b = p.eval_dataset_element;
       list.on_eval_step_begin(ctx);
-      Tensor logits = network_->forward(b.data);  // [N, C]
+      Tensor logits;  // [N, C]
+      {
+        ComputePrecisionScope amp(compute_precision_for(options_.amp_level));
+        logits = network_->forward(b.data);
+      }
       Tensor loss;
       if (loss_fn_) {
         loss = (*loss_fn_)(logits, b.label);
@@ -341,6 +411,7 @@ std::map<std::string, double> Model::run_eval(DataLoader& dataset, CallbackList&
 Tensor Model::predict(const Tensor& input) {
   network_->set_train(false);
   NoGradGuard no_grad;
+  ComputePrecisionScope amp(compute_precision_for(options_.amp_level));
   return network_->forward(input);
 }
 

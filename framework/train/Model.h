@@ -11,10 +11,46 @@
 // optimizer step, zero grads) plus callback dispatch. Model never names a concrete callback: callbacks
 // see the loop through RunContext / CallbackParams and stop it through RunContext::request_stop().
 //
+// Training options (ModelOptions, the 5th constructor argument; MindSpore Model's amp_level,
+// loss_scale_manager, plus gradient accumulation and clipping):
+//
+//   Model model(net, loss, opt, {}, ModelOptions{.amp_level = "O2",
+//                                                .loss_scale_manager = std::make_shared<DynamicLossScaleManager>(),
+//                                                .accumulate_steps = 4, .clip_grad_norm = 1.0});
+//
+// A train_step is then (each part only when its option is on):
+//   forward (in the amp_level's compute precision) -> loss (float32)
+//   backward of loss * scale               (scale = loss_scale_manager->get_loss_scale(); gradients
+//                                           accumulate in Tensor::grad() across micro-batches)
+//   micro_step += 1; if micro_step < accumulate_steps: return (no optimizer step)
+//   micro_step = 0
+//   overflow = some gradient holds inf/NaN (only with a manager whose drop_overflow_update is on)
+//   loss_scale_manager->update_loss_scale(overflow)
+//   if overflow: drop the gradients, skip the optimizer step (parameters, optimizer state and its
+//                global_step unchanged); last_step_skipped() is true
+//   gradients *= 1 / (scale * accumulate_steps)   (unscale + average over the micro-batches)
+//   clip_grad_value, then clip_grad_norm (framework/optim/ClipGrad.h); last_grad_norm()
+//   optimizer.step(); optimizer.zero_grad()
+// With accumulate_steps = N, a step of the loop (cur_step_num) is one micro-batch; the optimizer steps
+// every N micro-batches with the mean of their gradients, so N micro-batches of B samples update the
+// parameters as one batch of N*B would (for a "mean" loss and layers without batch statistics).
+// Micro-batches left over at the end of an epoch or train() stay accumulated and count towards the
+// next step; their gradients and the micro-step counter are part of TrainState (exact resume).
+//
+// amp_level (MindSpore names; parameters ("master weights") always stay float32, and so are their
+// gradients and the optimizer):
+//   "O0"  float32 everywhere (default).
+//   "O2"  conv2d / dense / matmul compute in bfloat16 (inputs and weights rounded to bf16 at the op,
+//         float32 accumulation and outputs); BatchNorm, softmax and the loss stay float32.
+//   "O3"  as O2 for every op with a bf16 kernel (currently the same ops as O2: the other CPU kernels
+//         have no bf16 variant, so they run in float32).
+// The compute precision applies to forward and backward of train_step, eval and predict.
+//
 // A Model is used from one thread; the network, loss and optimizer must not be driven by anything else
 // while a loop runs.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,16 +75,35 @@ class CallbackList;
 struct CallbackParams;
 class RunContext;
 
+class LossScaleManager;
+
+/// Optional training behaviour of a Model (see the file comment). Designated initializers.
+struct ModelOptions {
+  /// "O0", "O2" or "O3" (MindSpore's names; "O1" is not supported).
+  std::string amp_level = "O0";
+  /// Loss scaling (FixedLossScaleManager / DynamicLossScaleManager); null = none.
+  std::shared_ptr<LossScaleManager> loss_scale_manager = nullptr;
+  /// Micro-batches per optimizer step (>= 1).
+  int accumulate_steps = 1;
+  /// > 0: clip the (unscaled, averaged) gradients to this global L2 norm before the step.
+  double clip_grad_norm = 0.0;
+  /// > 0: clamp every gradient element to [-clip_grad_value, clip_grad_value] before the step.
+  double clip_grad_value = 0.0;
+};
+
 class Model {
  public:
   /// `network` computes the output (logits) from a batch's data; `loss_fn` the scalar loss from
   /// (output, labels); `optimizer` updates the network's parameters. loss_fn and optimizer may be null
   /// for a Model used only for eval()/predict() (train, fit and train_step then throw; eval computes no
   /// loss). `metrics` are reported by eval() and fit(), under Metric::name().
-  /// Errors: anvil::Error when network is null, a metric is null, two metrics share a name, or a Loss
-  /// metric is given without a loss_fn.
+  /// `options`: amp level, loss scaling, accumulation and clipping (ModelOptions).
+  /// Errors: anvil::Error when network is null, a metric is null, two metrics share a name, a Loss
+  /// metric is given without a loss_fn, or an option is invalid (unknown amp_level, accumulate_steps
+  /// < 1, negative or non-finite clip values).
   Model(std::shared_ptr<nn::Cell> network, std::shared_ptr<nn::LossCell> loss_fn = nullptr,
-        std::shared_ptr<Optimizer> optimizer = nullptr, std::vector<std::shared_ptr<Metric>> metrics = {});
+        std::shared_ptr<Optimizer> optimizer = nullptr, std::vector<std::shared_ptr<Metric>> metrics = {},
+        ModelOptions options = {});
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -112,8 +167,10 @@ class Model {
            std::vector<std::shared_ptr<Callback>> callbacks = {}, int valid_frequency = 1, int initial_epoch = 0);
 
   /// One optimization step on `batch`: logits = network(batch.data); loss = loss_fn(logits, batch.label);
-  /// backward(loss); optimizer.step(); optimizer.zero_grad(). Returns the loss detached from the graph
-  /// (0-d for a "mean"/"sum" loss). Does not change the network's train/eval mode (train() sets it).
+  /// backward(loss); optimizer.step(); optimizer.zero_grad() — with the ModelOptions parts of the file
+  /// comment (loss scaling, accumulation: then one micro-batch, clipping, amp). Returns the loss
+  /// (unscaled) detached from the graph (0-d for a "mean"/"sum" loss). Does not change the network's
+  /// train/eval mode (train() sets it).
   /// Preconditions: loss_fn and optimizer set; the loss has one element.
   /// Errors: anvil::Error when loss_fn or optimizer is missing; errors of the network, loss (e.g. a
   /// label out of range), backward and optimizer propagate (parameters are unchanged when the error
@@ -142,6 +199,21 @@ class Model {
   /// True while a resume_from() request waits for the next train()/fit().
   bool resume_pending() const { return resume_.has_value(); }
 
+  /// The options given at construction.
+  const ModelOptions& options() const { return options_; }
+  /// Micro-batches accumulated since the last optimizer step (0 .. accumulate_steps - 1).
+  std::int64_t micro_step() const { return micro_step_; }
+  /// True when the last optimizer step was skipped because of a gradient overflow (loss scaling).
+  bool last_step_skipped() const { return last_step_skipped_; }
+  /// Global gradient norm before clipping at the last optimizer step (with clip_grad_norm; else -1).
+  double last_grad_norm() const { return last_grad_norm_; }
+  /// Restores a mid-accumulation position (exact resume; restore_train_state calls it): sets
+  /// micro_step and replaces the gradient of every optimizer parameter by the tensor of the same name
+  /// in `grads` (copied), dropping the gradients of parameters `grads` does not name.
+  /// Errors (nothing changed): micro_step outside [0, accumulate_steps); a name that is not an optimizer
+  /// parameter; a shape or dtype mismatch; grads given with micro_step 0; no optimizer.
+  void restore_accumulation(std::int64_t micro_step, const NamedTensors& grads);
+
   const std::shared_ptr<nn::Cell>& network() const { return network_; }
   const std::shared_ptr<nn::LossCell>& loss_fn() const { return loss_fn_; }
   const std::shared_ptr<Optimizer>& optimizer() const { return optimizer_; }
@@ -166,6 +238,10 @@ class Model {
   std::shared_ptr<nn::LossCell> loss_fn_;
   std::shared_ptr<Optimizer> optimizer_;
   std::vector<std::shared_ptr<Metric>> metrics_;
+  ModelOptions options_;
+  std::int64_t micro_step_ = 0;
+  bool last_step_skipped_ = false;
+  double last_grad_norm_ = -1.0;
   TrainProgress progress_;
   std::optional<TrainProgress> resume_;
 };

@@ -14,6 +14,7 @@
 #include "framework/optim/Optimizer.h"
 #include "framework/train/Callback.h"
 #include "framework/train/CallbackList.h"
+#include "framework/train/LossScaleManager.h"
 #include "framework/train/RunContext.h"
 #include "framework/train/Model.h"
 
@@ -35,6 +36,11 @@ TrainState capture_train_state(Model& model, const DataLoader& loader,
   st.network = model.network()->state_dict();
   st.optimizer = model.optimizer()->state_dict();
   st.progress = model.progress();
+  st.micro_step = model.micro_step();
+  if (st.micro_step > 0)
+    for (const auto& [name, p] : model.optimizer()->parameters())
+      if (Tensor g = p.grad(); g.defined()) st.accumulated_grads.emplace_back(name, g);
+  if (model.options().loss_scale_manager) st.loss_scale = model.options().loss_scale_manager->state_dict();
   st.data = loader.position();
   for (auto& [name, gen] : rng_streams(model)) st.rng.push_back({name, gen->state()});
   std::set<std::string> keys;
@@ -98,7 +104,31 @@ void restore_train_state(Model& model, DataLoader& loader, const TrainState& sta
       throw Error(fmt::format("restore_train_state: two callbacks use state_key '{}'", key));
   }
 
+  if (state.micro_step < 0 || state.micro_step >= model.options().accumulate_steps)
+    throw Error(fmt::format("restore_train_state: the saved micro_step {} is outside [0, accumulate_steps = {})",
+                            state.micro_step, model.options().accumulate_steps));
+  LossScaleManager* scaler = model.options().loss_scale_manager.get();
+
   // 3. counters; 4. data position (no batch replayed); 5. RNG streams; 6. callback states.
+  if (scaler && !state.loss_scale.empty()) {
+    // Both validate before they change anything; undo the scale if the accumulation is rejected.
+    const NamedTensors previous = scaler->state_dict();
+    scaler->load_state_dict(state.loss_scale);
+    try {
+      model.restore_accumulation(state.micro_step, state.accumulated_grads);
+    } catch (...) {
+      scaler->load_state_dict(previous);
+      throw;
+    }
+  } else {
+    model.restore_accumulation(state.micro_step, state.accumulated_grads);
+  }
+  if (scaler && state.loss_scale.empty()) {
+    log(LogLevel::kWarning, fmt::format("resume: the state holds no loss scale; the {} starts fresh", scaler->name()));
+  } else if (!scaler && !state.loss_scale.empty()) {
+    log(LogLevel::kWarning, "resume: the state holds a loss scale (scale_sense) but the Model has no "
+                            "loss_scale_manager (ignored)");
+  }
   model.resume_from(pr);
   loader.seek(state.data);
   for (auto& [name, gen] : streams) gen->set_state(*saved.at(name));

@@ -18,7 +18,10 @@
 //   * data: DataLoader::position() (epoch, batches consumed, shuffle seed);
 //   * rng: every random stream — "global" (default_generator()) and "cell.<path>" for each Dropout
 //     cell of the network (path as Cell::cells_and_names() gives it, e.g. "cell.layers.2");
-//   * callbacks: (state_key(), state()) of every callback with a non-empty state_key().
+//   * callbacks: (state_key(), state()) of every callback with a non-empty state_key();
+//   * gradient accumulation (ModelOptions::accumulate_steps): Model::micro_step() and, when it is > 0,
+//     the accumulated gradient of every optimizer parameter that has one (LIVE handles);
+//   * loss scaling: the Model's LossScaleManager::state_dict() ("scale_sense", ...), empty without one.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +79,12 @@ struct TrainState {
   DataPosition data;
   std::vector<NamedGeneratorState> rng;
   std::vector<CallbackState> callbacks;
+  /// Micro-batches accumulated since the last optimizer step (Model::micro_step()).
+  std::int64_t micro_step = 0;
+  /// The accumulated gradients by parameter name (empty when micro_step == 0).
+  NamedTensors accumulated_grads;
+  /// LossScaleManager::state_dict() of the Model's manager; empty when it has none.
+  NamedTensors loss_scale;
 };
 
 /// Name of the default generator's stream in TrainState::rng.
@@ -99,8 +108,11 @@ TrainState capture_train_state(Model& model, const DataLoader& loader,
 TrainState capture_train_state(const RunContext& ctx);
 
 /// Restores everything but the network and optimizer tensors (the caller loads those first), in the
-/// spec's order: progress (Model::resume_from), data
+/// spec's order: progress (Model::resume_from), accumulation (Model::restore_accumulation) and loss
+/// scale (LossScaleManager::load_state_dict), data
 /// position (DataLoader::seek, no batch replayed), RNG streams, callback states.
+/// A loss-scale state without a manager in the Model (or a manager without a saved state) warns and
+/// is ignored (the manager starts fresh).
 /// RNG streams of `state` that the model lacks, and model streams the state lacks, are errors (the
 /// network is not built as the saved one). Callback states: a callback whose key is absent warns and
 /// starts fresh; a saved key no callback claims warns.

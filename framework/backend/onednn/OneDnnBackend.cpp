@@ -1,5 +1,6 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 
+#include "framework/backend/ComputePrecision.h"
 #include "framework/backend/onednn/BufferCache.h"
 #include "framework/backend/onednn/Parallel.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
@@ -125,6 +126,17 @@ bool all_f32(std::initializer_list<const Tensor*> ts) {
 }
 
 void* ptr(const Tensor& t) { return t.data_ptr(); }
+
+// Mixed precision (ComputePrecision.h): conv / matmul / linear use bf16 operands, f32 accumulation
+// and f32 outputs when this thread asks for bf16.
+bool use_bf16() { return current_compute_precision() == ComputePrecision::kBF16; }
+
+// A float32 copy of `t` rounded to bf16 (for the hand-written float kernels under bf16).
+Tensor bf16_rounded(const Tensor& t) {
+  Tensor r = t.clone();
+  round_to_bf16_inplace(r.data<float>(), r.numel());
+  return r;
+}
 
 std::string shapes(std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
   std::string s;
@@ -332,25 +344,44 @@ void wait(ThreadState* s) { check_status(dnnl_stream_wait(s->stream.get()), "cou
 struct MatmulEntry : Entry {
   Prim prim;
   dnnl::memory a, b, bias, c;
+  bool bf16 = false;
+  Port pa, pb;  // bf16: f32 user operands reordered into bf16 buffers
 };
 
 void run_matmul(Impl& im, std::int64_t batch, std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool tb,
                 const void* a, const void* b, const void* bias, void* c) {
+  const bool bf16 = use_bf16();
   Key key(Op::kMatmul);
-  key.push(batch).push(m).push(k).push(n).push(ta).push(tb).push(bias != nullptr);
+  key.push(batch).push(m).push(k).push(n).push(ta).push(tb).push(bias != nullptr).push(bf16);
   auto [e, s] = im.acquire<MatmulEntry>(key, [&] {
     auto en = std::make_unique<MatmulEntry>();
     md a_md, b_md, c_md, bias_md;
+    dims ad, as, bd, bs;  // dims and strides of a and b
     if (batch == 1) {
-      a_md = md({m, k}, dt::f32, ta ? dims{1, m} : dims{k, 1});
-      b_md = md({k, n}, dt::f32, tb ? dims{1, k} : dims{n, 1});
+      ad = {m, k};
+      as = ta ? dims{1, m} : dims{k, 1};
+      bd = {k, n};
+      bs = tb ? dims{1, k} : dims{n, 1};
       c_md = md({m, n}, dt::f32, dims{n, 1});
       bias_md = md({1, n}, dt::f32, dims{n, 1});
     } else {
-      a_md = md({batch, m, k}, dt::f32, ta ? dims{m * k, 1, m} : dims{m * k, k, 1});
-      b_md = md({batch, k, n}, dt::f32, tb ? dims{k * n, 1, k} : dims{k * n, n, 1});
+      ad = {batch, m, k};
+      as = ta ? dims{m * k, 1, m} : dims{m * k, k, 1};
+      bd = {batch, k, n};
+      bs = tb ? dims{k * n, 1, k} : dims{k * n, n, 1};
       c_md = md({batch, m, n}, dt::f32, dims{m * n, n, 1});
       bias_md = md({1, 1, n}, dt::f32, dims{n, n, 1});
+    }
+    a_md = md(ad, dt::f32, as);
+    b_md = md(bd, dt::f32, bs);
+    en->bf16 = bf16;
+    if (bf16) {
+      // Same strides, bf16 elements: the ports reorder (convert) the f32 operands on every call.
+      const md a16(ad, dt::bf16, as), b16(bd, dt::bf16, bs);
+      en->pa.init(im, a_md, a16, true);
+      en->pb.init(im, b_md, b16, true);
+      a_md = a16;
+      b_md = b16;
     }
     const auto d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
     en->prim = im.make<dnnl::matmul>(dnnl::matmul::primitive_desc(d, im.attr, im.eng));
@@ -361,16 +392,23 @@ void run_matmul(Impl& im, std::int64_t batch, std::int64_t m, std::int64_t k, st
     return en;
   });
   std::lock_guard<std::mutex> lock(e->mu);
-  e->a.set_data_handle(const_cast<void*>(a));
-  e->b.set_data_handle(const_cast<void*>(b));
+  dnnl_memory_t am, bm;
+  if (e->bf16) {
+    am = e->pa.bind(s, a);
+    bm = e->pb.bind(s, b);
+  } else {
+    e->a.set_data_handle(const_cast<void*>(a));
+    e->b.set_data_handle(const_cast<void*>(b));
+    am = e->a.get();
+    bm = e->b.get();
+  }
   e->c.set_data_handle(c);
   if (bias) {
     e->bias.set_data_handle(const_cast<void*>(bias));
     execute(s, e->prim,
-            {{DNNL_ARG_SRC, e->a.get()}, {DNNL_ARG_WEIGHTS, e->b.get()}, {DNNL_ARG_BIAS, e->bias.get()},
-             {DNNL_ARG_DST, e->c.get()}});
+            {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_BIAS, e->bias.get()}, {DNNL_ARG_DST, e->c.get()}});
   } else {
-    execute(s, e->prim, {{DNNL_ARG_SRC, e->a.get()}, {DNNL_ARG_WEIGHTS, e->b.get()}, {DNNL_ARG_DST, e->c.get()}});
+    execute(s, e->prim, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, e->c.get()}});
   }
   wait(s);
 }
@@ -419,10 +457,17 @@ struct ConvMds {
   md src, wei, dst, bias;
 };
 
-ConvMds conv_mds(const ConvGeometry& g, ConvLayout layout) {
+// Which operands are bf16 under mixed precision: the pass's inputs (forward: src, wei; backward-data:
+// diff_dst, wei; backward-weights: src, diff_dst); its output and the bias stay f32.
+enum class ConvPass { kF32, kFwdBf16, kBwdDataBf16, kBwdWeightsBf16 };
+
+ConvMds conv_mds(const ConvGeometry& g, ConvLayout layout, ConvPass pass = ConvPass::kF32) {
   const tag act = layout == ConvLayout::kBlocked ? tag::any : layout == ConvLayout::kNhwc ? tag::nhwc : tag::nchw;
   const tag wt = layout == ConvLayout::kPlain ? g.wei_tag : tag::any;
-  return {md(g.src, dt::f32, act), md(g.wei, dt::f32, wt), md(g.dst, dt::f32, act), md(g.bias, dt::f32, tag::x)};
+  const dt src = pass == ConvPass::kFwdBf16 || pass == ConvPass::kBwdWeightsBf16 ? dt::bf16 : dt::f32;
+  const dt wei = pass == ConvPass::kFwdBf16 || pass == ConvPass::kBwdDataBf16 ? dt::bf16 : dt::f32;
+  const dt dst = pass == ConvPass::kBwdDataBf16 || pass == ConvPass::kBwdWeightsBf16 ? dt::bf16 : dt::f32;
+  return {md(g.src, src, act), md(g.wei, wei, wt), md(g.dst, dst, act), md(g.bias, dt::f32, tag::x)};
 }
 
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(Impl& im, const ConvGeometry& g, const ConvMds& m,
@@ -776,10 +821,12 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
   ANVIL_CHECK(!b.defined() || b.numel() == w.dim(0), "conv2d_forward: bias {} does not match weight {}", b.desc(),
               w.desc());
   const bool with_bias = b.defined();
+  const bool bf16 = use_bf16();
   Tensor y = output(Shape(g.dst));
   if (onednn_detail::single_channel_conv_applies(x.shape(), w.shape(), p)) {
     const onednn_detail::SingleChannelConvShape s{x.dim(0), w.dim(0), x.dim(2), x.dim(3), w.dim(2), w.dim(3)};
-    onednn_detail::single_channel_conv_forward(s, x.data<float>(), w.data<float>(),
+    const Tensor xs = bf16 ? bf16_rounded(x) : x, ws = bf16 ? bf16_rounded(w) : w;
+    onednn_detail::single_channel_conv_forward(s, xs.data<float>(), ws.data<float>(),
                                                with_bias ? b.data<float>() : nullptr, y.data<float>());
     return y;
   }
@@ -789,11 +836,11 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
         Impl& im = *impl_;
         Key key(Op::kConvFwd);
         push_conv(key, x.shape(), w.shape(), p);
-        key.push(with_bias);
+        key.push(with_bias).push(bf16);
         auto [e, s] = im.acquire<ConvFwdEntry>(key, [&] {
           auto en = std::make_unique<ConvFwdEntry>();
           const auto pd = choose_layout(im.conv_layout, [&](ConvLayout layout) {
-            return conv_fwd_pd(im, g, conv_mds(g, layout), with_bias);
+            return conv_fwd_pd(im, g, conv_mds(g, layout, bf16 ? ConvPass::kFwdBf16 : ConvPass::kF32), with_bias);
           });
           const ConvMds user = conv_mds(g, ConvLayout::kPlain);
           en->src.init(im, user.src, pd.src_desc(), true);
@@ -832,14 +879,16 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, co
       "conv2d_backward_data",
       [&] {
         Impl& im = *impl_;
+        const bool bf16 = use_bf16();
         Key key(Op::kConvBwdData);
         push_conv(key, x_shape, w.shape(), p);
+        key.push(bf16);
         auto [e, s] = im.acquire<ConvBwdDataEntry>(key, [&] {
           using CB = dnnl::convolution_backward_data;
           auto en = std::make_unique<ConvBwdDataEntry>();
           const auto pd = choose_layout(im.conv_layout, [&](ConvLayout layout) {
-            const ConvMds m = conv_mds(g, layout);
-            const auto hint = conv_fwd_pd(im, g, m, false);
+            const ConvMds m = conv_mds(g, layout, bf16 ? ConvPass::kBwdDataBf16 : ConvPass::kF32);
+            const auto hint = conv_fwd_pd(im, g, conv_mds(g, layout, bf16 ? ConvPass::kFwdBf16 : ConvPass::kF32), false);
             return CB::primitive_desc(CB::desc(dnnl::algorithm::convolution_direct, m.src, m.wei, m.dst, g.strides,
                                                g.dilates, g.pad_l, g.pad_r),
                                       im.attr, im.eng, hint);
@@ -873,9 +922,12 @@ WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tenso
   WeightGrads grads;
   grads.dw = output(w_shape);
   if (with_bias) grads.db = output(Shape{w_shape[0]});
+  const bool bf16 = use_bf16();
   if (onednn_detail::single_channel_conv_applies(x.shape(), w_shape, p)) {
     const onednn_detail::SingleChannelConvShape s{x.dim(0), w_shape[0], x.dim(2), x.dim(3), w_shape[2], w_shape[3]};
-    onednn_detail::single_channel_conv_backward_weights(s, x.data<float>(), dy.data<float>(), grads.dw.data<float>(),
+    const Tensor xs = bf16 ? bf16_rounded(x) : x, dys = bf16 ? bf16_rounded(dy) : dy;
+    onednn_detail::single_channel_conv_backward_weights(s, xs.data<float>(), dys.data<float>(),
+                                                        grads.dw.data<float>(),
                                                         with_bias ? grads.db.data<float>() : nullptr);
     return grads;
   }
@@ -885,13 +937,14 @@ WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tenso
         Impl& im = *impl_;
         Key key(Op::kConvBwdWeights);
         push_conv(key, x.shape(), w_shape, p);
-        key.push(with_bias);
+        key.push(with_bias).push(bf16);
         auto [e, s] = im.acquire<ConvBwdWeightsEntry>(key, [&] {
           using CB = dnnl::convolution_backward_weights;
           auto en = std::make_unique<ConvBwdWeightsEntry>();
           const auto pd = choose_layout(im.conv_layout, [&](ConvLayout layout) {
-            const ConvMds m = conv_mds(g, layout);
-            const auto hint = conv_fwd_pd(im, g, m, with_bias);
+            const ConvMds m = conv_mds(g, layout, bf16 ? ConvPass::kBwdWeightsBf16 : ConvPass::kF32);
+            const auto hint =
+                conv_fwd_pd(im, g, conv_mds(g, layout, bf16 ? ConvPass::kFwdBf16 : ConvPass::kF32), with_bias);
             const auto d = with_bias ? CB::desc(dnnl::algorithm::convolution_direct, m.src, m.wei, m.bias, m.dst,
                                                 g.strides, g.dilates, g.pad_l, g.pad_r)
                                      : CB::desc(dnnl::algorithm::convolution_direct, m.src, m.wei, m.dst, g.strides,

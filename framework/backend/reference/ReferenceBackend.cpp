@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/backend/ComputePrecision.h"
 #include "framework/core/Error.h"
 
 namespace anvil {
@@ -493,6 +494,15 @@ void require_same_shape(const char* fn, const char* what, const Tensor& t, const
 
 }  // namespace
 
+// Mixed precision (ComputePrecision.h): under kBF16 the float32 operands of the compute-heavy ops are
+// rounded to bfloat16 first, then the float loops run as usual (bf16 products, wide accumulation).
+static Tensor amp_operand(const Tensor& t) {
+  if (!t.defined() || t.dtype() != DType::kF32 || current_compute_precision() != ComputePrecision::kBF16) return t;
+  Tensor r = t.clone();
+  round_to_bf16_inplace(r.data<float>(), r.numel());
+  return r;
+}
+
 std::string ReferenceBackend::name() const { return "reference"; }
 Device ReferenceBackend::device() const { return Device::cpu(); }
 
@@ -500,7 +510,8 @@ Device ReferenceBackend::device() const { return Device::cpu(); }
 // dense algebra
 // ---------------------------------------------------------------------------------------------
 
-Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+Tensor ReferenceBackend::matmul(const Tensor& a_in, const Tensor& b_in, bool trans_a, bool trans_b) {
+  const Tensor a = amp_operand(a_in), b = amp_operand(b_in);
   require_float(__func__, "a", a);
   require_same_dtype(__func__, "b", b, "a", a);
   ANVIL_CHECK(a.rank() >= 2 && a.rank() == b.rank(),
@@ -531,7 +542,8 @@ Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, 
   return c;
 }
 
-Tensor ReferenceBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
+Tensor ReferenceBackend::linear_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b) {
+  const Tensor x = amp_operand(x_in), w = amp_operand(w_in);
   require_float(__func__, "x", x);
   require_same_dtype(__func__, "w", w, "x", x);
   ANVIL_CHECK(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1),
@@ -558,7 +570,8 @@ Tensor ReferenceBackend::linear_forward(const Tensor& x, const Tensor& w, const 
   return y;
 }
 
-Tensor ReferenceBackend::linear_backward_data(const Tensor& dy, const Tensor& w) {
+Tensor ReferenceBackend::linear_backward_data(const Tensor& dy_in, const Tensor& w_in) {
+  const Tensor dy = amp_operand(dy_in), w = amp_operand(w_in);
   require_float(__func__, "dy", dy);
   require_same_dtype(__func__, "w", w, "dy", dy);
   ANVIL_CHECK(dy.rank() == 2 && w.rank() == 2 && dy.dim(1) == w.dim(0),
@@ -572,7 +585,8 @@ Tensor ReferenceBackend::linear_backward_data(const Tensor& dy, const Tensor& w)
   return dx;
 }
 
-WeightGrads ReferenceBackend::linear_backward_weights(const Tensor& dy, const Tensor& x, bool with_bias) {
+WeightGrads ReferenceBackend::linear_backward_weights(const Tensor& dy, const Tensor& x_in, bool with_bias) {
+  const Tensor x = amp_operand(x_in), dy_mm = amp_operand(dy);  // db sums the unrounded dy
   require_float(__func__, "dy", dy);
   require_same_dtype(__func__, "x", x, "dy", dy);
   ANVIL_CHECK(dy.rank() == 2 && x.rank() == 2 && dy.dim(0) == x.dim(0),
@@ -584,7 +598,7 @@ WeightGrads ReferenceBackend::linear_backward_weights(const Tensor& dy, const Te
   dispatch(dy.dtype(), [&](auto z) {
     using T = decltype(z);
     const T* dyp = dy.data<T>();
-    gemm(dyp, x.data<T>(), g.dw.data<T>(), out, n, in, true, false);  // dyᵀ [O,N] · x [N,I]
+    gemm(dy_mm.data<T>(), x.data<T>(), g.dw.data<T>(), out, n, in, true, false);  // dyᵀ [O,N] · x [N,I]
     if (with_bias) {
       T* dbp = g.db.data<T>();
       for (i64 o = 0; o < out; ++o) {
@@ -601,7 +615,8 @@ WeightGrads ReferenceBackend::linear_backward_weights(const Tensor& dy, const Te
 // convolution
 // ---------------------------------------------------------------------------------------------
 
-Tensor ReferenceBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+Tensor ReferenceBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Conv2dParams& p) {
+  const Tensor x = amp_operand(x_in), w = amp_operand(w_in);
   require_float(__func__, "x", x);
   require_same_dtype(__func__, "w", w, "x", x);
   const ConvGeom g = conv_geom(__func__, x.shape(), w.shape(), p);
@@ -617,8 +632,9 @@ Tensor ReferenceBackend::conv2d_forward(const Tensor& x, const Tensor& w, const 
   return y;
 }
 
-Tensor ReferenceBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,
+Tensor ReferenceBackend::conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in, const Shape& x_shape,
                                               const Conv2dParams& p) {
+  const Tensor dy = amp_operand(dy_in), w = amp_operand(w_in);
   require_float(__func__, "dy", dy);
   require_same_dtype(__func__, "w", w, "dy", dy);
   const ConvGeom g = conv_geom(__func__, x_shape, w.shape(), p);
@@ -631,8 +647,9 @@ Tensor ReferenceBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w,
   return dx;
 }
 
-WeightGrads ReferenceBackend::conv2d_backward_weights(const Tensor& dy, const Tensor& x, const Shape& w_shape,
+WeightGrads ReferenceBackend::conv2d_backward_weights(const Tensor& dy_in, const Tensor& x_in, const Shape& w_shape,
                                                       bool with_bias, const Conv2dParams& p) {
+  const Tensor dy = amp_operand(dy_in), x = amp_operand(x_in);
   require_float(__func__, "dy", dy);
   require_same_dtype(__func__, "x", x, "dy", dy);
   const ConvGeom g = conv_geom(__func__, x.shape(), w_shape, p);
