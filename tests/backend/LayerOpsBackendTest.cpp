@@ -13,6 +13,9 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Random.h"
+#include "tests/testutil/Errors.h"
+
+using anvil::testutil::error_of;
 
 namespace anvil {
 namespace {
@@ -46,15 +49,6 @@ Tensor random_indices(const Shape& shape, std::int64_t v, Generator& gen, DType 
       return ::testing::AssertionFailure() << "element " << i << " of " << want.desc() << ": got " << g[i]
                                            << ", want " << w[i];
   return ::testing::AssertionSuccess();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 class LayerOpsBackend : public ::testing::Test {

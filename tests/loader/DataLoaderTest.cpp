@@ -13,8 +13,10 @@
 #include "framework/core/Error.h"
 #include "framework/data/DataLoader.h"
 #include "framework/data/InMemoryDataset.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::has;
 
 namespace {
 
@@ -48,8 +50,6 @@ std::vector<int> flat(const std::vector<std::vector<int>>& v) {
   for (const auto& b : v) out.insert(out.end(), b.begin(), b.end());
   return out;
 }
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // Wraps a dataset: sleeps per batch, and throws for batches that contain `poison`.
 class TrickyDataset final : public Dataset {

@@ -10,26 +10,15 @@
 #include "framework/data/IdxReader.h"
 #include "tests/loader/IdxTestFiles.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
+using anvil::testutil::has;
 using namespace anvil::loadertest;
 using testutil::TempDir;
 
 namespace {
-
-// Runs f, expects anvil::Error, and returns its message.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected anvil::Error";
-  return {};
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::vector<std::uint8_t> iota_bytes(std::size_t n) {
   std::vector<std::uint8_t> v(n);

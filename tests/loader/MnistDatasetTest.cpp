@@ -13,25 +13,15 @@
 #include "framework/data/MnistDataset.h"
 #include "tests/loader/IdxTestFiles.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
+using anvil::testutil::has;
 using namespace anvil::loadertest;
 using testutil::TempDir;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected anvil::Error";
-  return {};
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // The documented formula, independently of the dataset's lookup table.
 float norm(int v, double mean = 0.1307, double sd = 0.3081) { return static_cast<float>((v / 255.0 - mean) / sd); }

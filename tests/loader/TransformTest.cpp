@@ -13,20 +13,13 @@
 #include "framework/data/DataLoader.h"
 #include "framework/data/InMemoryDataset.h"
 #include "framework/data/Transforms.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
+using anvil::testutil::has;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no anvil::Error>";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Sample image(std::vector<float> v, Shape shape, int label = 0) {
   return Sample{Tensor::from_vector(v, shape), Tensor::scalar(label, DType::kI32)};

@@ -12,21 +12,13 @@
 #include "framework/metrics/RegressionMetric.h"
 #include "framework/metrics/TopKCategoricalAccuracy.h"
 #include "framework/tensor/Tensor.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
+using anvil::testutil::has;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no anvil::Error>";
-}
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // 5 samples, 3 classes. Predictions (argmax, first max on ties): 0, 1, 1, 0 (tie), 1; labels 0, 0, 1, 1, 2.
 //   class 0: predicted 2 (r0, r3), actual 2 (r0, r1), TP 1

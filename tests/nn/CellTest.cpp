@@ -12,8 +12,10 @@
 #include "framework/ops/Reduce.h"
 #include "framework/ops/ShapeOps.h"
 #include "tests/testutil/GradCheck.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
 using testutil::grad_check_params;
 using testutil::random_f64;
 
@@ -42,15 +44,6 @@ std::vector<std::string> names(const NamedTensors& v) {
   std::vector<std::string> out;
   for (auto& [n, t] : v) out.push_back(n);
   return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -25,22 +25,15 @@
 #include "framework/train/Model.h"
 #include "framework/train/TrainState.h"
 #include "tests/testutil/GradCheck.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
 using testutil::grad_check;
 using testutil::grad_check_params;
 using testutil::random_f64;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<std::string> names(const NamedTensors& v) {
   std::vector<std::string> out;

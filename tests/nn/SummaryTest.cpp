@@ -14,8 +14,10 @@
 #include "framework/nn/layers/Dense.h"
 #include "framework/train/Model.h"
 #include "models/LeNet5.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::has;
 
 namespace {
 
@@ -27,8 +29,6 @@ std::string row(const std::string& table, const std::string& path) {
     if (line.rfind(path + " ", 0) == 0) return line;
   return "";
 }
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 std::int64_t total_params(const nn::Cell& c) {
   std::int64_t n = 0;
   for (const auto& [name, t] : c.parameters_and_names()) n += t.numel();

@@ -17,9 +17,11 @@
 #include "serialization/oneflow/VarDir.h"
 #include "tests/testutil/Paths.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
 
 namespace fs = std::filesystem;
 using namespace anvil;
+using anvil::testutil::error_of;
 using namespace anvil::oneflow;
 
 namespace {
@@ -47,16 +49,6 @@ std::map<std::string, Tensor> as_map(const NamedTensors& v) {
   for (auto& [k, t] : v) m[k] = t;
   return m;
 }
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 }  // namespace
 
 TEST(OneFlowMeta, CanonicalBytesMatchOneFlow) {

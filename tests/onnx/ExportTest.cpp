@@ -28,20 +28,13 @@
 #include "tests/onnx/OnnxTestUtil.h"
 #include "tests/testutil/GradCheck.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A network with a child of the given cell, after a Dense.
 class Holder : public nn::Cell {

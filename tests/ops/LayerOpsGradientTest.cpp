@@ -17,21 +17,14 @@
 #include "framework/ops/Reduce.h"
 #include "framework/ops/Softmax.h"
 #include "tests/testutil/GradCheck.h"
+#include "tests/testutil/Errors.h"
 
 using namespace anvil;
+using anvil::testutil::error_of;
 using testutil::grad_check;
 using testutil::random_f64;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 Tensor f64(const std::vector<double>& v, const Shape& s) { return Tensor::from_vector(v, s); }
 

@@ -8,6 +8,9 @@
 #include "serialization/Checkpoint.h"
 #include "tests/serialization/CkptTestUtil.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
+
+using anvil::testutil::has;
 
 namespace anvil {
 namespace {
@@ -29,8 +32,6 @@ CliRun anvil_cli(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 TEST(CkptCli, InfoVerifyDiff) {
   testutil::TempDir dir;

@@ -6,6 +6,9 @@
 #include "serialization/LoadParam.h"
 #include "tests/serialization/CkptTestUtil.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Errors.h"
+
+using anvil::testutil::error_of;
 
 namespace anvil {
 namespace {
@@ -18,16 +21,6 @@ Tensor iota(const Shape& s, DType dt = DType::kF32, double start = 0) {
   double* p = t.data<double>();
   for (std::int64_t i = 0; i < t.numel(); ++i) p[i] = start + static_cast<double>(i);
   return dt == DType::kF64 ? t : t.to(dt);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return {};
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
