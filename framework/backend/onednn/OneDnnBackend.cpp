@@ -708,6 +708,82 @@ dnnl::batch_normalization_forward::primitive_desc bn_fwd_pd(Impl& im, const md& 
   return BF::primitive_desc(BF::desc(prop, data, eps, flags), im.attr, im.eng);
 }
 
+// Batch norm and layer norm share their entries: the forward binds src, dst, mean, var, scale, shift;
+// the backward src, mean, var, diff_dst, diff_src, scale, shift (never read, but oneDNN 2.6 checks
+// for it), diff_scale, diff_shift. `cm` is the per-channel (batch norm) / per-feature (layer norm) md.
+template <class P, class PD>
+std::unique_ptr<BnEntry> norm_forward_entry(Impl& im, const PD& pd, const md& cm) {
+  auto en = std::make_unique<BnEntry>();
+  en->src = im.unbound(pd.src_desc());
+  en->dst = im.unbound(pd.dst_desc());
+  en->mean = im.unbound(pd.mean_desc());
+  en->var = im.unbound(pd.variance_desc());
+  en->scale = im.unbound(cm);
+  en->shift = im.unbound(cm);
+  en->prim = im.make<P>(pd);
+  return en;
+}
+
+void run_norm_forward(ThreadState* s, BnEntry& e, const Tensor& x, const Tensor& y, const Tensor& mean,
+                      const Tensor& var, const Tensor& gamma, const Tensor& beta) {
+  std::lock_guard<std::mutex> lock(e.mu);
+  e.src.set_data_handle(ptr(x));
+  e.dst.set_data_handle(ptr(y));
+  e.mean.set_data_handle(ptr(mean));
+  e.var.set_data_handle(ptr(var));
+  e.scale.set_data_handle(ptr(gamma));
+  e.shift.set_data_handle(ptr(beta));
+  execute(s, e.prim,
+          {{DNNL_ARG_SRC, e.src.get()},
+           {DNNL_ARG_DST, e.dst.get()},
+           {DNNL_ARG_MEAN, e.mean.get()},
+           {DNNL_ARG_VARIANCE, e.var.get()},
+           {DNNL_ARG_SCALE, e.scale.get()},
+           {DNNL_ARG_SHIFT, e.shift.get()}});
+  wait(s);
+}
+
+template <class P, class PD>
+std::unique_ptr<BnEntry> norm_backward_entry(Impl& im, const PD& pd, const md& cm) {
+  auto en = std::make_unique<BnEntry>();
+  en->src = im.unbound(pd.src_desc());
+  en->mean = im.unbound(pd.mean_desc());
+  en->var = im.unbound(pd.variance_desc());
+  en->diff_dst = im.unbound(pd.diff_dst_desc());
+  en->diff_src = im.unbound(pd.diff_src_desc());
+  en->scale = im.unbound(cm);
+  en->shift = dnnl::memory(cm, im.eng);
+  en->diff_scale = im.unbound(cm);
+  en->diff_shift = im.unbound(cm);
+  en->prim = im.make<P>(pd);
+  return en;
+}
+
+void run_norm_backward(ThreadState* s, BnEntry& e, const Tensor& dy, const Tensor& x, const Tensor& mean,
+                       const Tensor& var, const Tensor& gamma, const Tensor& dx, const Tensor& dgamma,
+                       const Tensor& dbeta) {
+  std::lock_guard<std::mutex> lock(e.mu);
+  e.src.set_data_handle(ptr(x));
+  e.mean.set_data_handle(ptr(mean));
+  e.var.set_data_handle(ptr(var));
+  e.diff_dst.set_data_handle(ptr(dy));
+  e.diff_src.set_data_handle(ptr(dx));
+  e.scale.set_data_handle(ptr(gamma));
+  e.diff_scale.set_data_handle(ptr(dgamma));
+  e.diff_shift.set_data_handle(ptr(dbeta));
+  execute(s, e.prim,
+          {{DNNL_ARG_SRC, e.src.get()},
+           {DNNL_ARG_MEAN, e.mean.get()},
+           {DNNL_ARG_VARIANCE, e.var.get()},
+           {DNNL_ARG_DIFF_DST, e.diff_dst.get()},
+           {DNNL_ARG_SCALE, e.scale.get()},
+           {DNNL_ARG_SHIFT, e.shift.get()},
+           {DNNL_ARG_DIFF_SRC, e.diff_src.get()},
+           {DNNL_ARG_DIFF_SCALE, e.diff_scale.get()},
+           {DNNL_ARG_DIFF_SHIFT, e.diff_shift.get()}});
+  wait(s);
+}
+
 }  // namespace
 
 // =============================================================================================
@@ -1371,33 +1447,11 @@ BatchNormTrainResult OneDnnBackend::batch_norm_forward_training(const Tensor& x,
         Key key(Op::kBnFwdTraining);
         key.push(to_dims(x.shape())).push_float(eps);
         auto [e, s] = im.acquire<BnEntry>(key, [&] {
-          auto en = std::make_unique<BnEntry>();
           const auto pd = bn_fwd_pd(im, bn_data_md(x.shape()), static_cast<float>(eps), kScaleShift,
                                     dnnl::prop_kind::forward_training);
-          en->src = im.unbound(pd.src_desc());
-          en->dst = im.unbound(pd.dst_desc());
-          en->mean = im.unbound(pd.mean_desc());
-          en->var = im.unbound(pd.variance_desc());
-          en->scale = im.unbound(md({c}, dt::f32, tag::x));
-          en->shift = im.unbound(md({c}, dt::f32, tag::x));
-          en->prim = im.make<dnnl::batch_normalization_forward>(pd);
-          return en;
+          return norm_forward_entry<dnnl::batch_normalization_forward>(im, pd, md({c}, dt::f32, tag::x));
         });
-        std::lock_guard<std::mutex> lock(e->mu);
-        e->src.set_data_handle(ptr(x));
-        e->dst.set_data_handle(ptr(r.y));
-        e->mean.set_data_handle(ptr(r.mean));
-        e->var.set_data_handle(ptr(r.var));
-        e->scale.set_data_handle(ptr(gamma));
-        e->shift.set_data_handle(ptr(beta));
-        execute(s, e->prim,
-                {{DNNL_ARG_SRC, e->src.get()},
-                 {DNNL_ARG_DST, e->dst.get()},
-                 {DNNL_ARG_MEAN, e->mean.get()},
-                 {DNNL_ARG_VARIANCE, e->var.get()},
-                 {DNNL_ARG_SCALE, e->scale.get()},
-                 {DNNL_ARG_SHIFT, e->shift.get()}});
-        wait(s);
+        run_norm_forward(s, *e, x, r.y, r.mean, r.var, gamma, beta);
         return r;
       },
       [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"beta", &beta}}); });
@@ -1416,34 +1470,12 @@ Tensor OneDnnBackend::batch_norm_forward_inference(const Tensor& x, const Tensor
         Key key(Op::kBnFwdInference);
         key.push(to_dims(x.shape())).push_float(eps);
         auto [e, s] = im.acquire<BnEntry>(key, [&] {
-          auto en = std::make_unique<BnEntry>();
           const auto pd = bn_fwd_pd(im, bn_data_md(x.shape()), static_cast<float>(eps),
                                     kScaleShift | dnnl::normalization_flags::use_global_stats,
                                     dnnl::prop_kind::forward_inference);
-          en->src = im.unbound(pd.src_desc());
-          en->dst = im.unbound(pd.dst_desc());
-          en->mean = im.unbound(pd.mean_desc());
-          en->var = im.unbound(pd.variance_desc());
-          en->scale = im.unbound(md({c}, dt::f32, tag::x));
-          en->shift = im.unbound(md({c}, dt::f32, tag::x));
-          en->prim = im.make<dnnl::batch_normalization_forward>(pd);
-          return en;
+          return norm_forward_entry<dnnl::batch_normalization_forward>(im, pd, md({c}, dt::f32, tag::x));
         });
-        std::lock_guard<std::mutex> lock(e->mu);
-        e->src.set_data_handle(ptr(x));
-        e->dst.set_data_handle(ptr(y));
-        e->mean.set_data_handle(ptr(mean));
-        e->var.set_data_handle(ptr(var));
-        e->scale.set_data_handle(ptr(gamma));
-        e->shift.set_data_handle(ptr(beta));
-        execute(s, e->prim,
-                {{DNNL_ARG_SRC, e->src.get()},
-                 {DNNL_ARG_DST, e->dst.get()},
-                 {DNNL_ARG_MEAN, e->mean.get()},
-                 {DNNL_ARG_VARIANCE, e->var.get()},
-                 {DNNL_ARG_SCALE, e->scale.get()},
-                 {DNNL_ARG_SHIFT, e->shift.get()}});
-        wait(s);
+        run_norm_forward(s, *e, x, y, mean, var, gamma, beta);
         return y;
       },
       [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
@@ -1464,45 +1496,14 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
         key.push(to_dims(x.shape())).push_float(eps);
         auto [e, s] = im.acquire<BnEntry>(key, [&] {
           using BB = dnnl::batch_normalization_backward;
-          auto en = std::make_unique<BnEntry>();
           const md data = bn_data_md(x.shape());
           const auto feps = static_cast<float>(eps);
           const auto hint = bn_fwd_pd(im, data, feps, kScaleShift, dnnl::prop_kind::forward_training);
           const BB::primitive_desc pd(BB::desc(dnnl::prop_kind::backward, data, data, feps, kScaleShift),
                                       im.attr, im.eng, hint);
-          const md cm({c}, dt::f32, tag::x);
-          en->src = im.unbound(pd.src_desc());
-          en->mean = im.unbound(pd.mean_desc());
-          en->var = im.unbound(pd.variance_desc());
-          en->diff_dst = im.unbound(pd.diff_dst_desc());
-          en->diff_src = im.unbound(pd.diff_src_desc());
-          en->scale = im.unbound(cm);
-          en->shift = dnnl::memory(cm, im.eng);  // oneDNN 2.6 checks for it; backward never reads it
-          en->diff_scale = im.unbound(cm);
-          en->diff_shift = im.unbound(cm);
-          en->prim = im.make<BB>(pd);
-          return en;
+          return norm_backward_entry<BB>(im, pd, md({c}, dt::f32, tag::x));
         });
-        std::lock_guard<std::mutex> lock(e->mu);
-        e->src.set_data_handle(ptr(x));
-        e->mean.set_data_handle(ptr(mean));
-        e->var.set_data_handle(ptr(var));
-        e->diff_dst.set_data_handle(ptr(dy));
-        e->diff_src.set_data_handle(ptr(g.dx));
-        e->scale.set_data_handle(ptr(gamma));
-        e->diff_scale.set_data_handle(ptr(g.dgamma));
-        e->diff_shift.set_data_handle(ptr(g.dbeta));
-        execute(s, e->prim,
-                {{DNNL_ARG_SRC, e->src.get()},
-                 {DNNL_ARG_MEAN, e->mean.get()},
-                 {DNNL_ARG_VARIANCE, e->var.get()},
-                 {DNNL_ARG_DIFF_DST, e->diff_dst.get()},
-                 {DNNL_ARG_SCALE, e->scale.get()},
-                 {DNNL_ARG_SHIFT, e->shift.get()},
-                 {DNNL_ARG_DIFF_SRC, e->diff_src.get()},
-                 {DNNL_ARG_DIFF_SCALE, e->diff_scale.get()},
-                 {DNNL_ARG_DIFF_SHIFT, e->diff_shift.get()}});
-        wait(s);
+        run_norm_backward(s, *e, dy, x, mean, var, gamma, g.dx, g.dgamma, g.dbeta);
         return g;
       },
       [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
@@ -1510,11 +1511,6 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
 
 // ---- layer norm (oneDNN layer_normalization on x viewed as [M, D]) and embedding (parallel loops) ----
 namespace {
-
-struct LnEntry : Entry {
-  Prim prim;
-  dnnl::memory src, dst, mean, var, scale, shift, diff_dst, diff_src, diff_scale, diff_shift;
-};
 
 dnnl::layer_normalization_forward::primitive_desc ln_fwd_pd(Impl& im, std::int64_t m, std::int64_t d, float eps) {
   using LF = dnnl::layer_normalization_forward;
@@ -1568,33 +1564,11 @@ LayerNormResult OneDnnBackend::layer_norm_forward(const Tensor& x, const Tensor&
         Impl& im = *impl_;
         Key key(Op::kLayerNormFwd);
         key.push(m).push(d).push_float(eps);
-        auto [e, s] = im.acquire<LnEntry>(key, [&] {
-          auto en = std::make_unique<LnEntry>();
+        auto [e, s] = im.acquire<BnEntry>(key, [&] {
           const auto pd = ln_fwd_pd(im, m, d, static_cast<float>(eps));
-          en->src = im.unbound(pd.src_desc());
-          en->dst = im.unbound(pd.dst_desc());
-          en->mean = im.unbound(pd.mean_desc());
-          en->var = im.unbound(pd.variance_desc());
-          en->scale = im.unbound(md({d}, dt::f32, tag::x));
-          en->shift = im.unbound(md({d}, dt::f32, tag::x));
-          en->prim = im.make<dnnl::layer_normalization_forward>(pd);
-          return en;
+          return norm_forward_entry<dnnl::layer_normalization_forward>(im, pd, md({d}, dt::f32, tag::x));
         });
-        std::lock_guard<std::mutex> lock(e->mu);
-        e->src.set_data_handle(ptr(x));
-        e->dst.set_data_handle(ptr(r.y));
-        e->mean.set_data_handle(ptr(r.mean));
-        e->var.set_data_handle(ptr(r.var));
-        e->scale.set_data_handle(ptr(gamma));
-        e->shift.set_data_handle(ptr(beta));
-        execute(s, e->prim,
-                {{DNNL_ARG_SRC, e->src.get()},
-                 {DNNL_ARG_DST, e->dst.get()},
-                 {DNNL_ARG_MEAN, e->mean.get()},
-                 {DNNL_ARG_VARIANCE, e->var.get()},
-                 {DNNL_ARG_SCALE, e->scale.get()},
-                 {DNNL_ARG_SHIFT, e->shift.get()}});
-        wait(s);
+        run_norm_forward(s, *e, x, r.y, r.mean, r.var, gamma, beta);
         return r;
       },
       [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"beta", &beta}}); });
@@ -1613,48 +1587,17 @@ LayerNormGrads OneDnnBackend::layer_norm_backward(const Tensor& dy, const Tensor
         Impl& im = *impl_;
         Key key(Op::kLayerNormBwd);
         key.push(m).push(d).push_float(eps);
-        auto [e, s] = im.acquire<LnEntry>(key, [&] {
+        auto [e, s] = im.acquire<BnEntry>(key, [&] {
           using LB = dnnl::layer_normalization_backward;
-          auto en = std::make_unique<LnEntry>();
           const auto feps = static_cast<float>(eps);
           const md data({m, d}, dt::f32, tag::ab);
           const md stat({m}, dt::f32, tag::a);
           const auto hint = ln_fwd_pd(im, m, d, feps);
           const LB::primitive_desc pd(LB::desc(dnnl::prop_kind::backward, data, data, stat, feps, kScaleShift),
                                       im.attr, im.eng, hint);
-          const md cm({d}, dt::f32, tag::x);
-          en->src = im.unbound(pd.src_desc());
-          en->mean = im.unbound(pd.mean_desc());
-          en->var = im.unbound(pd.variance_desc());
-          en->diff_dst = im.unbound(pd.diff_dst_desc());
-          en->diff_src = im.unbound(pd.diff_src_desc());
-          en->scale = im.unbound(cm);
-          en->shift = dnnl::memory(cm, im.eng);  // passed as for batch norm; backward never reads it
-          en->diff_scale = im.unbound(cm);
-          en->diff_shift = im.unbound(cm);
-          en->prim = im.make<LB>(pd);
-          return en;
+          return norm_backward_entry<LB>(im, pd, md({d}, dt::f32, tag::x));
         });
-        std::lock_guard<std::mutex> lock(e->mu);
-        e->src.set_data_handle(ptr(x));
-        e->mean.set_data_handle(ptr(mean));
-        e->var.set_data_handle(ptr(var));
-        e->diff_dst.set_data_handle(ptr(dy));
-        e->diff_src.set_data_handle(ptr(g.dx));
-        e->scale.set_data_handle(ptr(gamma));
-        e->diff_scale.set_data_handle(ptr(g.dgamma));
-        e->diff_shift.set_data_handle(ptr(g.dbeta));
-        execute(s, e->prim,
-                {{DNNL_ARG_SRC, e->src.get()},
-                 {DNNL_ARG_MEAN, e->mean.get()},
-                 {DNNL_ARG_VARIANCE, e->var.get()},
-                 {DNNL_ARG_DIFF_DST, e->diff_dst.get()},
-                 {DNNL_ARG_SCALE, e->scale.get()},
-                 {DNNL_ARG_SHIFT, e->shift.get()},
-                 {DNNL_ARG_DIFF_SRC, e->diff_src.get()},
-                 {DNNL_ARG_DIFF_SCALE, e->diff_scale.get()},
-                 {DNNL_ARG_DIFF_SHIFT, e->diff_shift.get()}});
-        wait(s);
+        run_norm_backward(s, *e, dy, x, mean, var, gamma, g.dx, g.dgamma, g.dbeta);
         return g;
       },
       [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
