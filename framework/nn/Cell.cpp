@@ -1,5 +1,7 @@
 #include "framework/nn/Cell.h"
 
+#include "framework/core/Context.h"
+
 namespace anvil::nn {
 
 void Cell::check_new_name(const std::string& name) const {
@@ -118,5 +120,16 @@ Tensor SequentialCell::forward(const Tensor& x) {
   for (const auto& [n, c] : children()) y = c->forward(y);
   return y;
 }
+
+Cell& Cell::to(const Device& device) {
+  for (auto& [n, t] : state_dict()) {
+    if (t.device() != device) t.set_data(t.to(device));
+    const Tensor g = t.grad();
+    if (g.defined() && g.device() != device) t.set_grad(g.to(device));
+  }
+  return *this;
+}
+
+Cell& Cell::to() { return to(default_device()); }
 
 }  // namespace anvil::nn
