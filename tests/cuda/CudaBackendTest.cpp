@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <cmath>
 #include <fstream>
@@ -125,6 +126,7 @@ TEST(CudaErrorBoundary, FailingCallsBecomeErrorsNamingTheCall) {
     ADD_FAILURE() << "cudaSetDevice on a missing device must throw";
   } catch (const Error& e) {
     const std::string msg = e.what();
+    std::printf("[ message  ] %s\n", msg.c_str());
     EXPECT_NE(msg.find("cudaSetDevice"), std::string::npos) << msg;
     EXPECT_NE(msg.find("failed: "), std::string::npos) << msg;
   }
@@ -241,7 +243,7 @@ std::vector<std::pair<Shape, std::pair<Shape, Conv2dParams>>> conv_cases() {
                                                              .pad_right = 2, .dilation_h = 2, .dilation_w = 2,
                                                              .groups = 2}}},
       {Shape{2, 8, 7, 7}, {Shape{16, 8, 1, 1}, Conv2dParams{}}},
-      // asymmetric padding: the documented host fallback
+      // asymmetric padding: explicit zero padding + unpadded cuDNN convolution
       {Shape{1, 2, 6, 6}, {Shape{3, 2, 3, 3}, Conv2dParams{.pad_top = 0, .pad_bottom = 1, .pad_left = 1,
                                                            .pad_right = 0}}},
   };

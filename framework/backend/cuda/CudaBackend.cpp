@@ -12,7 +12,6 @@
 #include "framework/backend/cuda/CudaCheck.h"
 #include "framework/backend/cuda/CudaContext.h"
 #include "framework/backend/cuda/CudaKernels.h"
-#include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Error.h"
 
 namespace anvil::cuda {
@@ -231,8 +230,16 @@ CudaBackend::AlgoChoice pick(const char* fn, const Perf* perf, int count, const 
                                       o.deterministic ? "deterministic " : ""));
 }
 
-// Tensor `t` on the host (a copy when on the device).
-Tensor host(const Tensor& t) { return t.defined() ? t.to(Device::cpu()) : t; }
+// Asymmetric padding (cuDNN pads symmetrically): the input is zero-padded explicitly and the convolution
+// runs unpadded on it; backward-data crops the padded gradient back.
+Conv2dParams unpadded(const Conv2dParams& p) {
+  Conv2dParams q = p;
+  q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
+  return q;
+}
+Shape padded_shape(const Shape& x, const Conv2dParams& p) {
+  return Shape{x[0], x[1], x[2] + p.pad_top + p.pad_bottom, x[3] + p.pad_left + p.pad_right};
+}
 
 }  // namespace
 
@@ -339,6 +346,17 @@ Tensor CudaBackend::on_device(const char* fn, const char* what, const Tensor& t)
 }
 
 Tensor CudaBackend::empty(const Shape& s, DType dt) const { return Tensor::empty(s, dt, device()); }
+
+Tensor CudaBackend::pad_input(const Tensor& x, const Conv2dParams& p) {
+  const Shape ps = padded_shape(x.shape(), p);
+  Tensor xp = empty(ps, x.dtype());
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    kernels::pad_planes<T>(ptr<T>(x), ptr<T>(xp), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), ps[2], ps[3], p.pad_top,
+                           p.pad_left, handles(index_).stream());
+  });
+  return xp;
+}
 
 // c[batch, M, N] = op(a) op(b), row-major, through column-major cuBLAS: cᵀ = op(b)ᵀ op(a)ᵀ.
 void CudaBackend::gemm(const Tensor& a, const Tensor& b, Tensor& c, i64 batch, i64 m, i64 k, i64 n, bool ta, bool tb) {
@@ -461,10 +479,9 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
     require_same_dtype(__func__, "b", b_in, "x", x_in);
     require_shape(__func__, "bias", b_in, Shape{g.k});
   }
-  if (!symmetric(p))  // documented fallback: cuDNN pads symmetrically
-    return reference_backend().conv2d_forward(host(x_in), host(w_in), host(b_in), p).to(device());
   const Tensor x = on_device(__func__, "x", x_in), w = on_device(__func__, "w", w_in),
                b = on_device(__func__, "b", b_in);
+  if (!symmetric(p)) return conv2d_forward(pad_input(x, p), w, b, unpadded(p));
   Tensor y = empty(Shape{g.n, g.k, g.oh, g.ow}, x.dtype());
   if (y.numel() == 0) return y;
   DeviceHandles& h = handles(index_);
@@ -516,9 +533,18 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in
   require_same_dtype(__func__, "w", w_in, "dy", dy_in);
   const ConvShape g = conv_shape(__func__, x_shape, w_in.shape(), p);
   require_shape(__func__, "dy", dy_in, Shape{g.n, g.k, g.oh, g.ow});
-  if (!symmetric(p))
-    return reference_backend().conv2d_backward_data(host(dy_in), host(w_in), x_shape, p).to(device());
   const Tensor dy = on_device(__func__, "dy", dy_in), w = on_device(__func__, "w", w_in);
+  if (!symmetric(p)) {
+    const Shape ps = padded_shape(x_shape, p);
+    const Tensor dxp = conv2d_backward_data(dy, w, ps, unpadded(p));
+    Tensor dx = empty(x_shape, dy.dtype());
+    dispatch(dy.dtype(), [&](auto z) {
+      using T = decltype(z);
+      kernels::crop_planes<T>(ptr<T>(dxp), ptr<T>(dx), x_shape[0] * x_shape[1], x_shape[2], x_shape[3], ps[2], ps[3],
+                              p.pad_top, p.pad_left, handles(index_).stream());
+    });
+    return dx;
+  }
   Tensor dx = empty(x_shape, dy.dtype());
   if (dx.numel() == 0) return dx;
   DeviceHandles& h = handles(index_);
@@ -573,13 +599,8 @@ WeightGrads CudaBackend::conv2d_backward_weights(const Tensor& dy_in, const Tens
   require_same_dtype(__func__, "x", x_in, "dy", dy_in);
   const ConvShape g = conv_shape(__func__, x_in.shape(), w_shape, p);
   require_shape(__func__, "dy", dy_in, Shape{g.n, g.k, g.oh, g.ow});
-  if (!symmetric(p)) {
-    WeightGrads r = reference_backend().conv2d_backward_weights(host(dy_in), host(x_in), w_shape, with_bias, p);
-    r.dw = r.dw.to(device());
-    if (r.db.defined()) r.db = r.db.to(device());
-    return r;
-  }
   const Tensor dy = on_device(__func__, "dy", dy_in), x = on_device(__func__, "x", x_in);
+  if (!symmetric(p)) return conv2d_backward_weights(dy, pad_input(x, p), w_shape, with_bias, unpadded(p));
   WeightGrads r;
   r.dw = empty(w_shape, dy.dtype());
   DeviceHandles& h = handles(index_);

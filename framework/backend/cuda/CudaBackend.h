@@ -11,8 +11,9 @@
 //                                      cached: cudnnGet*_v7 heuristics, or cudnnFind* with
 //                                      CudaOptions::benchmark; CudaOptions::deterministic keeps only
 //                                      deterministic algorithms. TF32 off = CUDNN_FMA_MATH.
-//                                      FALLBACK: asymmetric padding (cuDNN pads symmetrically) copies to
-//                                      the host and runs the reference backend.
+//                                      Asymmetric padding (cuDNN pads symmetrically; MindSpore's "same"
+//                                      with stride 2 needs it): the input is zero-padded by a kernel and the
+//                                      convolution runs unpadded; backward-data crops. No host fallback.
 //   softmax_forward / backward         cuDNN (CUDNN_SOFTMAX_ACCURATE / LOG, channel mode over [outer, L, inner])
 //   pool2d_forward / backward          kernels: the reference's contract (asymmetric padding, int64 argmax
 //                                      workspace with first-maximum ties, -inf for all-padding windows)
@@ -104,6 +105,8 @@ class CudaBackend final : public Backend {
   // Tensor `t` as a device tensor of this backend (host tensors are uploaded; others rejected).
   Tensor on_device(const char* fn, const char* what, const Tensor& t) const;
   Tensor empty(const Shape& s, DType dt) const;
+  // x [N, C, H, W] zero-padded by p's four paddings (asymmetric convolutions).
+  Tensor pad_input(const Tensor& x, const Conv2dParams& p);
   void gemm(const Tensor& a, const Tensor& b, Tensor& c, std::int64_t batch, std::int64_t m, std::int64_t k,
             std::int64_t n, bool ta, bool tb);
 

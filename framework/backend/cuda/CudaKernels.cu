@@ -158,6 +158,22 @@ __global__ void k_add_bias(T* y, const T* b, i64 outer, i64 c, i64 inner) {
   }
 }
 
+template <typename T>
+__global__ void k_pad(const T* x, T* y, i64 planes, i64 h, i64 w, i64 yh, i64 yw, i64 top, i64 left) {
+  ANVIL_GRID_STRIDE(i, planes * yh * yw) {
+    const i64 xw = i % yw - left, xh = (i / yw) % yh - top, pl = i / (yw * yh);
+    y[i] = (xh >= 0 && xh < h && xw >= 0 && xw < w) ? x[(pl * h + xh) * w + xw] : T(0);
+  }
+}
+
+template <typename T>
+__global__ void k_crop(const T* y, T* x, i64 planes, i64 h, i64 w, i64 yh, i64 yw, i64 top, i64 left) {
+  ANVIL_GRID_STRIDE(i, planes * h * w) {
+    const i64 xw = i % w, xh = (i / w) % h, pl = i / (w * h);
+    x[i] = y[(pl * yh + xh + top) * yw + xw + left];
+  }
+}
+
 __device__ void pool_window(const PoolArgs& a, i64 oh, i64 ow, i64& h0, i64& h1, i64& w0, i64& w1) {
   const i64 hs = oh * a.sh - a.pt, ws = ow * a.sw - a.pl;
   h0 = hs > 0 ? hs : 0;
@@ -431,6 +447,22 @@ void add_channel_bias(T* y, const T* b, i64 outer, i64 c, i64 inner, cudaStream_
 }
 
 template <typename T>
+void pad_planes(const T* x, T* y, i64 planes, i64 h, i64 w, i64 yh, i64 yw, i64 top, i64 left, cudaStream_t s) {
+  const i64 n = planes * yh * yw;
+  if (n == 0) return;
+  k_pad<T><<<grid_for(n), kThreads, 0, s>>>(x, y, planes, h, w, yh, yw, top, left);
+  check_launch();
+}
+
+template <typename T>
+void crop_planes(const T* y, T* x, i64 planes, i64 h, i64 w, i64 yh, i64 yw, i64 top, i64 left, cudaStream_t s) {
+  const i64 n = planes * h * w;
+  if (n == 0) return;
+  k_crop<T><<<grid_for(n), kThreads, 0, s>>>(y, x, planes, h, w, yh, yw, top, left);
+  check_launch();
+}
+
+template <typename T>
 void pool_forward(const T* x, T* y, i64* idx, const PoolArgs& a, cudaStream_t s) {
   const i64 n = a.planes * a.oh * a.ow;
   if (n == 0) return;
@@ -522,6 +554,8 @@ void adam_update(T* p, const T* g, T* m, T* v, double lr, double step, double b1
   template void binary<T>(int, const T*, const T*, T*, const Dims&, i64, cudaStream_t);                            \
   template void reduce<T>(int, const T*, T*, i64, i64, const Dims&, const Dims&, cudaStream_t);                    \
   template void add_channel_bias<T>(T*, const T*, i64, i64, i64, cudaStream_t);                                    \
+  template void pad_planes<T>(const T*, T*, i64, i64, i64, i64, i64, i64, i64, cudaStream_t);                     \
+  template void crop_planes<T>(const T*, T*, i64, i64, i64, i64, i64, i64, i64, cudaStream_t);                    \
   template void pool_forward<T>(const T*, T*, i64*, const PoolArgs&, cudaStream_t);                                \
   template void pool_backward<T>(const T*, const i64*, T*, const PoolArgs&, cudaStream_t);                         \
   template void bn_forward_training<T>(const T*, const T*, const T*, T*, T*, T*, i64, i64, i64, double,            \

@@ -39,6 +39,15 @@ void reduce(int kind, const T* x, T* y, std::int64_t out_n, std::int64_t count, 
 template <typename T>
 void add_channel_bias(T* y, const T* b, std::int64_t outer, std::int64_t c, std::int64_t inner, cudaStream_t s);
 
+/// Zero padding of planes [P, H, W] into [P, H + top + bottom, W + left + right] (y sized by the caller:
+/// yh, yw), and its adjoint: the crop of the interior window back out.
+template <typename T>
+void pad_planes(const T* x, T* y, std::int64_t planes, std::int64_t h, std::int64_t w, std::int64_t yh, std::int64_t yw,
+                std::int64_t top, std::int64_t left, cudaStream_t s);
+template <typename T>
+void crop_planes(const T* y, T* x, std::int64_t planes, std::int64_t h, std::int64_t w, std::int64_t yh,
+                 std::int64_t yw, std::int64_t top, std::int64_t left, cudaStream_t s);
+
 /// Pooling over planes [P, H, W] -> [P, OH, OW]; max writes argmax (ih*W + iw, -1 for an all-padding window).
 struct PoolArgs {
   std::int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0;
