@@ -17,10 +17,20 @@ if(NOT ANVIL_CUDA STREQUAL "OFF")
       set(_anvil_cudnn_found ON)
     endif()
   endif()
-  if(CMAKE_CUDA_COMPILER AND _anvil_cudnn_found AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend/cuda)
+  # Sanitizer builds (ANVIL_SANITIZE) pass -fsanitize to every compiler, nvcc included, which it rejects;
+  # GPU code is checked with compute-sanitizer instead. AUTO therefore leaves CUDA out of them.
+  set(_anvil_sanitized OFF)
+  if(DEFINED ANVIL_SANITIZE AND NOT ANVIL_SANITIZE STREQUAL "OFF" AND ANVIL_SANITIZE)
+    set(_anvil_sanitized ON)
+  endif()
+  if(CMAKE_CUDA_COMPILER AND _anvil_cudnn_found AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend/cuda
+     AND NOT _anvil_sanitized)
     set(ANVIL_WITH_CUDA ON)
   elseif(ANVIL_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "ANVIL_CUDA=ON but nvcc, cuDNN or the CUDA backend sources were not found")
+    message(FATAL_ERROR "ANVIL_CUDA=ON but nvcc, cuDNN or the CUDA backend sources were not found, or "
+                        "ANVIL_SANITIZE=${ANVIL_SANITIZE} is set (CPU sanitizers cannot instrument nvcc code)")
+  elseif(_anvil_sanitized AND CMAKE_CUDA_COMPILER)
+    message(STATUS "Anvil CUDA backend left out of the ANVIL_SANITIZE=${ANVIL_SANITIZE} build")
   endif()
 endif()
 message(STATUS "Anvil CUDA backend: ${ANVIL_WITH_CUDA} (ANVIL_CUDA=${ANVIL_CUDA})")

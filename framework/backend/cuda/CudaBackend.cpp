@@ -74,14 +74,17 @@ class OpTimer {
   }
   ~OpTimer() {
     if (!active_) return;
-    if (cudaEventRecord(ev_.stop, handles(ev_.device).stream()) != cudaSuccess) {
+    try {  // destructors must not throw: a failed record drops this sample
+      if (cudaEventRecord(ev_.stop, handles(ev_.device).stream()) == cudaSuccess) {
+        std::lock_guard<std::mutex> lock(profile_mu());
+        pending().push_back(ev_);
+        return;
+      }
       (void)cudaGetLastError();
-      cudaEventDestroy(ev_.start);
-      cudaEventDestroy(ev_.stop);
-      return;
+    } catch (...) {
     }
-    std::lock_guard<std::mutex> lock(profile_mu());
-    pending().push_back(ev_);
+    cudaEventDestroy(ev_.start);
+    cudaEventDestroy(ev_.stop);
   }
   OpTimer(const OpTimer&) = delete;
   OpTimer& operator=(const OpTimer&) = delete;
@@ -211,21 +214,24 @@ std::string conv_key(const char* dir, const ConvShape& g, const Conv2dParams& p,
                      p.pad_left, p.dilation_h, p.dilation_w, p.groups, o.allow_tf32, o.deterministic, o.benchmark);
 }
 
-// Picks the first acceptable entry of cuDNN's ranked list: success, deterministic when asked, and (TF32
-// off, float32) FMA math only; falls back to the first successful entry.
+// Picks the first acceptable entry of cuDNN's ranked list: success, deterministic when asked, and with
+// TF32 off (float32) an entry that runs in CUDNN_FMA_MATH. When no entry reports FMA math, the first
+// successful one runs with CUDNN_FMA_MATH forced, so TF32 is never used unless allowed.
 template <typename Perf>
 CudaBackend::AlgoChoice pick(const char* fn, const Perf* perf, int count, const CudaOptions& o, DType dt) {
+  const bool fma_only = !o.allow_tf32 && dt == DType::kF32;
   const Perf* first_ok = nullptr;
   for (int i = 0; i < count; ++i) {
     const Perf& q = perf[i];
     if (q.status != CUDNN_STATUS_SUCCESS) continue;
     if (o.deterministic && q.determinism != CUDNN_DETERMINISTIC) continue;
     if (!first_ok) first_ok = &q;
-    if (!o.allow_tf32 && dt == DType::kF32 && q.mathType == CUDNN_TENSOR_OP_MATH) continue;
+    if (fma_only && q.mathType != CUDNN_FMA_MATH) continue;
     return {static_cast<int>(q.algo), static_cast<int>(q.mathType), q.memory};
   }
-  if (first_ok && !o.deterministic)
-    return {static_cast<int>(first_ok->algo), static_cast<int>(first_ok->mathType), first_ok->memory};
+  if (first_ok)
+    return {static_cast<int>(first_ok->algo), static_cast<int>(fma_only ? CUDNN_FMA_MATH : first_ok->mathType),
+            first_ok->memory};
   detail::throw_error(fn, fmt::format("cuDNN offers no {}convolution algorithm for this shape",
                                       o.deterministic ? "deterministic " : ""));
 }
