@@ -36,6 +36,7 @@
 
 #if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
 #include "framework/backend/cuda/Cuda.h"
+#include "framework/backend/cuda/CudaAllocator.h"
 #endif
 
 namespace anvil {
@@ -142,6 +143,20 @@ TEST(CudaErrorBoundary, FailingCallsBecomeErrorsNamingTheCall) {
   // Without a GPU, moving a tensor to the device fails with an anvil::Error too (never a crash).
   if (n == 0) {
     EXPECT_THROW((void)Tensor::ones(Shape{4}).to(Device::cuda(0)), Error);
+  }
+}
+
+// Size buckets of the caching allocator (no GPU needed): requests of one bucket share cached blocks.
+TEST(CudaAllocator, BucketsRoundUpSoRepeatedShapesReuseBlocks) {
+  EXPECT_EQ(cuda::bucket_size(0), 512u);
+  EXPECT_EQ(cuda::bucket_size(1), 512u);
+  EXPECT_EQ(cuda::bucket_size(512), 512u);
+  EXPECT_EQ(cuda::bucket_size(513), 1024u);
+  EXPECT_EQ(cuda::bucket_size((1u << 20) - 1), 1u << 20);
+  EXPECT_EQ(cuda::bucket_size((1u << 20) + 1), 2u << 20);
+  for (std::size_t n : {std::size_t{3}, std::size_t{4096}, std::size_t{123457}, std::size_t{50u << 20}}) {
+    EXPECT_GE(cuda::bucket_size(n), n);
+    EXPECT_EQ(cuda::bucket_size(cuda::bucket_size(n)), cuda::bucket_size(n));
   }
 }
 
