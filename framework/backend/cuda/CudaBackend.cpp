@@ -118,6 +118,28 @@ struct ConvDesc {
   ConvDesc& operator=(const ConvDesc&) = delete;
 };
 
+struct ActivationDesc {
+  cudnnActivationDescriptor_t d = nullptr;
+  ActivationDesc() { ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&d)); }
+  ~ActivationDesc() { cudnnDestroyActivationDescriptor(d); }
+  ActivationDesc(const ActivationDesc&) = delete;
+  ActivationDesc& operator=(const ActivationDesc&) = delete;
+};
+
+// The cuDNN activation mode for eltwise `kind`, when cuDNN has it with the reference's semantics:
+// plain ReLU (alpha 0), sigmoid, tanh, on fewer than 2^31 elements. Others run as Anvil kernels.
+bool cudnn_activation(EltwiseKind kind, double alpha, std::int64_t n, cudnnActivationMode_t& mode) {
+  if (n <= 0 || n >= (std::int64_t{1} << 31)) return false;
+  switch (kind) {
+    case EltwiseKind::kRelu:
+      mode = CUDNN_ACTIVATION_RELU;
+      return alpha == 0.0;
+    case EltwiseKind::kSigmoid: mode = CUDNN_ACTIVATION_SIGMOID; return true;
+    case EltwiseKind::kTanh: mode = CUDNN_ACTIVATION_TANH; return true;
+    default: return false;
+  }
+}
+
 int to_int(const char* fn, i64 v) {
   if (v < 0 || v > std::numeric_limits<int>::max())
     detail::throw_error(fn, fmt::format("dimension {} does not fit cuDNN's int", v));
@@ -737,6 +759,20 @@ Tensor CudaBackend::eltwise_forward(EltwiseKind kind, const Tensor& x_in, double
   require_float(__func__, "x", x_in);
   const Tensor x = on_device(__func__, "x", x_in);
   Tensor y = empty(x.shape(), x.dtype());
+  cudnnActivationMode_t mode{};
+  if (cudnn_activation(kind, alpha, x.numel(), mode)) {
+    DeviceHandles& h = handles(index_);
+    ActivationDesc act;
+    ANVIL_CUDNN_CHECK(cudnnSetActivationDescriptor(act.d, mode, CUDNN_PROPAGATE_NAN, 0.0));
+    TensorDesc d;
+    set_4d(__func__, d, x.dtype(), 1, 1, 1, x.numel());
+    dispatch(x.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T one = 1, zero = 0;
+      ANVIL_CUDNN_CHECK(cudnnActivationForward(h.cudnn(), act.d, &one, d.d, x.data_ptr(), &zero, d.d, y.data_ptr()));
+    });
+    return y;
+  }
   cudaStream_t s = handles(index_).stream();
   dispatch(x.dtype(), [&](auto z) {
     using T = decltype(z);
@@ -758,6 +794,21 @@ Tensor CudaBackend::eltwise_backward(EltwiseKind kind, const Tensor& dy_in, cons
   const Tensor dy = on_device(__func__, "dy", dy_in), x = on_device(__func__, "x", x_in),
                y = on_device(__func__, "y", y_in);
   Tensor dx = empty(dy.shape(), dy.dtype());
+  cudnnActivationMode_t mode{};
+  if (y.defined() && cudnn_activation(kind, alpha, dy.numel(), mode)) {
+    DeviceHandles& h = handles(index_);
+    ActivationDesc act;
+    ANVIL_CUDNN_CHECK(cudnnSetActivationDescriptor(act.d, mode, CUDNN_PROPAGATE_NAN, 0.0));
+    TensorDesc d;
+    set_4d(__func__, d, dy.dtype(), 1, 1, 1, dy.numel());
+    dispatch(dy.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T one = 1, zero = 0;
+      ANVIL_CUDNN_CHECK(cudnnActivationBackward(h.cudnn(), act.d, &one, d.d, y.data_ptr(), d.d, dy.data_ptr(), d.d,
+                                                x.data_ptr(), &zero, d.d, dx.data_ptr()));
+    });
+    return dx;
+  }
   cudaStream_t s = handles(index_).stream();
   dispatch(dy.dtype(), [&](auto z) {
     using T = decltype(z);

@@ -21,7 +21,10 @@
 //   batch_norm_*                       kernels (one block per channel, two-pass double statistics): the
 //                                      interface returns the biased batch variance and takes (mean, var) in
 //                                      backward, where cuDNN saves the inverse std and keeps running stats.
-//   eltwise_* (incl. GELU), binary     kernels (double evaluation, numpy broadcasting up to rank 8)
+//   eltwise_forward / backward         cuDNN activations for plain ReLU (alpha 0), sigmoid and tanh (backward
+//                                      when the forward output y is given); every other kind (leaky ReLU,
+//                                      GELU, exp, log, sqrt, square, abs, linear) as kernels in double
+//   binary                             kernel (numpy broadcasting up to rank 8)
 //   reduce                             kernel (block per output, double accumulation, NaN rules of the reference)
 //   softmax_cross_entropy_*            kernels; an out-of-range label throws like the reference (this costs
 //                                      one 8-byte device->host read per call)
