@@ -59,20 +59,32 @@ std::map<std::string, double>& totals() {
   return t;
 }
 
-// Brackets one backend op with CUDA events on the calling thread's stream while profiling is on.
+thread_local int t_op_depth = 0;
+
+// Brackets one backend op with CUDA events on the calling thread's stream while profiling is on. Only
+// the outermost op of a thread is timed (ops that call other ops, e.g. linear_backward_weights -> reduce,
+// count once, under their own name).
 class OpTimer {
  public:
   OpTimer(const char* op, int device) {
-    if (!g_profiling.load(std::memory_order_relaxed)) return;
+    if (t_op_depth++ > 0 || !g_profiling.load(std::memory_order_relaxed)) return;
     ev_.op = op;
     ev_.device = device;
-    cudaStream_t s = handles(device).stream();
-    ANVIL_CUDA_CHECK(cudaEventCreate(&ev_.start));
-    ANVIL_CUDA_CHECK(cudaEventCreate(&ev_.stop));
-    ANVIL_CUDA_CHECK(cudaEventRecord(ev_.start, s));
+    try {
+      cudaStream_t s = handles(device).stream();
+      ANVIL_CUDA_CHECK(cudaEventCreate(&ev_.start));
+      ANVIL_CUDA_CHECK(cudaEventCreate(&ev_.stop));
+      ANVIL_CUDA_CHECK(cudaEventRecord(ev_.start, s));
+    } catch (...) {
+      --t_op_depth;  // the destructor of a throwing constructor does not run
+      if (ev_.start) cudaEventDestroy(ev_.start);
+      if (ev_.stop) cudaEventDestroy(ev_.stop);
+      throw;
+    }
     active_ = true;
   }
   ~OpTimer() {
+    --t_op_depth;
     if (!active_) return;
     try {  // destructors must not throw: a failed record drops this sample
       if (cudaEventRecord(ev_.stop, handles(ev_.device).stream()) == cudaSuccess) {
