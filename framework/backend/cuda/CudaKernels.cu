@@ -13,6 +13,7 @@ namespace {
 
 using i64 = std::int64_t;
 constexpr int kThreads = 256;
+constexpr int kBnThreads = 1024;  // batch norm: one block per channel, so make each block wide
 
 unsigned grid_for(i64 n) {
   i64 b = (n + kThreads - 1) / kThreads;
@@ -251,6 +252,7 @@ __global__ void k_pool_bwd(const T* dy, const i64* idx, T* dx, PoolArgs a) {
   }
 }
 
+// Sum over the block (blockDim.x a power of two, sh sized blockDim.x); every thread gets the result.
 __device__ double block_sum(double v, double* sh) {
   sh[threadIdx.x] = v;
   __syncthreads();
@@ -264,9 +266,9 @@ __device__ double block_sum(double v, double* sh) {
 }
 
 template <typename T>
-__global__ void k_bn_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 n, i64 c, i64 hw,
+__global__ void __launch_bounds__(kBnThreads) k_bn_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 n, i64 c, i64 hw,
                            double eps) {
-  __shared__ double sh[kThreads];
+  __shared__ double sh[kBnThreads];
   const i64 ch = blockIdx.x;
   const i64 m = n * hw;
   double s = 0.0;
@@ -303,9 +305,9 @@ __global__ void k_bn_infer(const T* x, const T* gamma, const T* beta, const T* m
 }
 
 template <typename T>
-__global__ void k_bn_bwd(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma,
+__global__ void __launch_bounds__(kBnThreads) k_bn_bwd(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma,
                          T* dbeta, i64 n, i64 c, i64 hw, double eps) {
-  __shared__ double sh[kThreads];
+  __shared__ double sh[kBnThreads];
   const i64 ch = blockIdx.x;
   const i64 m = n * hw;
   const double mu = static_cast<double>(mean[ch]);
@@ -482,7 +484,7 @@ template <typename T>
 void bn_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 n, i64 c, i64 hw,
                          double eps, cudaStream_t s) {
   if (c == 0) return;
-  k_bn_train<T><<<static_cast<unsigned>(c), kThreads, 0, s>>>(x, gamma, beta, y, mean, var, n, c, hw, eps);
+  k_bn_train<T><<<static_cast<unsigned>(c), kBnThreads, 0, s>>>(x, gamma, beta, y, mean, var, n, c, hw, eps);
   check_launch();
 }
 
@@ -499,7 +501,7 @@ template <typename T>
 void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
                  i64 n, i64 c, i64 hw, double eps, cudaStream_t s) {
   if (c == 0) return;
-  k_bn_bwd<T><<<static_cast<unsigned>(c), kThreads, 0, s>>>(dy, x, gamma, mean, var, dx, dgamma, dbeta, n, c, hw, eps);
+  k_bn_bwd<T><<<static_cast<unsigned>(c), kBnThreads, 0, s>>>(dy, x, gamma, mean, var, dx, dgamma, dbeta, n, c, hw, eps);
   check_launch();
 }
 
