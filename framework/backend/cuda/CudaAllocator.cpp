@@ -175,6 +175,10 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
   }
   const int dev = dst_device.is_cpu() ? src_device.index : dst_device.index;
   cudaStream_t stream = handles(dev).stream();
+  // Reads of device memory may follow work queued by another thread on its own stream (e.g. an async
+  // checkpoint writer copying parameters the training thread updates): wait for the whole device first.
+  // In single-threaded training this costs what the stream synchronisation below costs anyway.
+  if (!src_device.is_cpu()) ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
   if (!dst_device.is_cpu() && !src_device.is_cpu()) {
     if (dst_device.index == src_device.index)
       ANVIL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream));

@@ -40,7 +40,8 @@ void reset_allocator_stats();
 void empty_cache();
 
 /// Host <-> device and device <-> device copy through this thread's stream, staged through a reused
-/// pinned host buffer; returns when the data is in `dst`.
+/// pinned host buffer; returns when the data is in `dst`. Copies out of device memory first wait for the
+/// device (work of every thread), so a tensor read on one thread sees what other threads computed.
 void copy_bytes(void* dst, const Device& dst_device, const void* src, const Device& src_device, std::size_t nbytes);
 
 /// The DeviceMemory the tensor layer uses for Device::cuda tensors.
