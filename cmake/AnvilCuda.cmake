@@ -17,17 +17,51 @@ if(NOT ANVIL_CUDA STREQUAL "OFF")
       set(_anvil_cudnn_found ON)
     endif()
   endif()
-  if(CMAKE_CUDA_COMPILER AND _anvil_cudnn_found AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend/cuda)
+  # Sanitizer builds (ANVIL_SANITIZE) pass -fsanitize to every compiler, nvcc included, which it rejects;
+  # GPU code is checked with compute-sanitizer instead. AUTO therefore leaves CUDA out of them.
+  set(_anvil_sanitized OFF)
+  if(DEFINED ANVIL_SANITIZE AND NOT ANVIL_SANITIZE STREQUAL "OFF" AND ANVIL_SANITIZE)
+    set(_anvil_sanitized ON)
+  endif()
+  if(CMAKE_CUDA_COMPILER AND _anvil_cudnn_found AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend/cuda
+     AND NOT _anvil_sanitized)
     set(ANVIL_WITH_CUDA ON)
   elseif(ANVIL_CUDA STREQUAL "ON")
-    message(FATAL_ERROR "ANVIL_CUDA=ON but nvcc, cuDNN or the CUDA backend sources were not found")
+    message(FATAL_ERROR "ANVIL_CUDA=ON but nvcc, cuDNN or the CUDA backend sources were not found, or "
+                        "ANVIL_SANITIZE=${ANVIL_SANITIZE} is set (CPU sanitizers cannot instrument nvcc code)")
+  elseif(_anvil_sanitized AND CMAKE_CUDA_COMPILER)
+    message(STATUS "Anvil CUDA backend left out of the ANVIL_SANITIZE=${ANVIL_SANITIZE} build")
   endif()
 endif()
 message(STATUS "Anvil CUDA backend: ${ANVIL_WITH_CUDA} (ANVIL_CUDA=${ANVIL_CUDA})")
-
-# The CUDA backend arrives with its own issue; this hook is where it attaches to the library.
-function(anvil_add_cuda_backend target)
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 90 PARENT_SCOPE)
+if(ANVIL_WITH_CUDA)
+  # enable_language must run at file scope. Explicit architecture: `native` fails on a machine without a
+  # GPU; 90 = H100/H200 (what CI builds). Pass -DCMAKE_CUDA_ARCHITECTURES=... for other GPUs.
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+    set(CMAKE_CUDA_ARCHITECTURES 90)
   endif()
+  enable_language(CUDA)
+  find_package(CUDAToolkit REQUIRED)
+endif()
+
+# Attaches the CUDA backend (framework/backend/cuda: .cpp host code + .cu kernels) to `target`.
+# Called by the top-level CMakeLists.txt only when ANVIL_WITH_CUDA is ON.
+function(anvil_add_cuda_backend target)
+  if(NOT TARGET Anvil::cudnn)
+    add_library(Anvil::cudnn UNKNOWN IMPORTED)
+    set_target_properties(Anvil::cudnn PROPERTIES IMPORTED_LOCATION "${ANVIL_CUDNN_LIBRARY}"
+                          INTERFACE_INCLUDE_DIRECTORIES "${ANVIL_CUDNN_INCLUDE}")
+  endif()
+  file(GLOB _anvil_cuda_sources CONFIGURE_DEPENDS
+       ${PROJECT_SOURCE_DIR}/framework/backend/cuda/*.cpp ${PROJECT_SOURCE_DIR}/framework/backend/cuda/*.cu)
+  target_sources(${target} PRIVATE ${_anvil_cuda_sources})
+  set_target_properties(${target} PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+                        CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON CUDA_SEPARABLE_COMPILATION OFF)
+  # .cu files are C++17 (CMake 3.25 knows no CUDA20 flag for nvcc); they include only CudaKernels.h/CudaCheck.h.
+  # The .cpp files get -Wall -Wextra from ANVIL_WARNINGS (CXX only); nvcc forwards the same to the host
+  # compiler for the .cu files.
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
+  target_link_libraries(${target} PRIVATE CUDA::cudart CUDA::cublas Anvil::cudnn)
+  # Public: tests and benchmarks know the backend is compiled in (and framework/core reports it).
+  target_compile_definitions(${target} PUBLIC ANVIL_WITH_CUDA=1)
 endfunction()

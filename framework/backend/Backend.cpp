@@ -5,6 +5,9 @@
 
 #include "framework/backend/onednn/OneDnnBackend.h"
 #include "framework/backend/reference/ReferenceBackend.h"
+#if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
+#include "framework/backend/cuda/Cuda.h"
+#endif
 
 namespace anvil {
 namespace {
@@ -41,6 +44,13 @@ Backend& onednn_backend() {
 void set_default_backend(Backend& backend) { default_slot() = &backend; }
 
 Backend& backend_for(const Device& device) {
+  if (device.type == DeviceType::kCUDA) {
+#if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
+    return cuda::cuda_backend(device.index);
+#else
+    ANVIL_THROW("no backend is available for device {}: Anvil was built without the CUDA backend", device.str());
+#endif
+  }
   ANVIL_CHECK(device.is_cpu(), "no backend is available for device {} in this build", device.str());
   if (t_current) return *t_current;
   Backend*& d = default_slot();

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "framework/autograd/GradMode.h"
+#include "framework/core/Context.h"
 #include "framework/ops/Trace.h"
 
 namespace anvil::nn {
@@ -267,5 +268,16 @@ Tensor SequentialCell::forward(const Tensor& x) {
   }
   return y;
 }
+
+Cell& Cell::to(const Device& device) {
+  for (auto& [n, t] : state_dict()) {
+    if (t.device() != device) t.set_data(t.to(device));
+    const Tensor g = t.grad();
+    if (g.defined() && g.device() != device) t.set_grad(g.to(device));
+  }
+  return *this;
+}
+
+Cell& Cell::to() { return to(default_device()); }
 
 }  // namespace anvil::nn

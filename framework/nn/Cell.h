@@ -99,6 +99,16 @@ class Cell {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Cell>>> children_;
   bool training_ = true;
+
+ public:
+  // ---- devices (issue 8) ----
+  /// Moves every parameter and buffer (and any accumulated gradient) of this cell and its
+  /// descendants to `device`, in place: handles held by layers and optimizers see the new storage
+  /// (Tensor::set_data), autograd identity is kept. Returns *this. Throws anvil::Error "... Anvil was
+  /// built without the CUDA backend" for a GPU in a CPU-only build.
+  Cell& to(const Device& device);
+  /// to(default_device()): the device chosen with anvil::set_context({.device_target = "GPU", ...}).
+  Cell& to();
 };
 
 /// A cell whose forward runs its children in order (MindSpore nn.SequentialCell). Children are

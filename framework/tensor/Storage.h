@@ -21,6 +21,9 @@ class Storage {
 
   /// Allocates `nbytes` of uninitialised, 64-byte aligned host memory. Throws anvil::Error when out of memory.
   static std::shared_ptr<Storage> allocate_cpu(std::size_t nbytes);
+  /// Allocates `nbytes` on `device`: host memory for the CPU, the device backend's (caching) allocator
+  /// otherwise. Throws anvil::Error "Anvil was built without the CUDA backend" for a GPU in a CPU-only build.
+  static std::shared_ptr<Storage> allocate(std::size_t nbytes, const Device& device);
 
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }

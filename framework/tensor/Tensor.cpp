@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "framework/core/Context.h"
+#include "framework/tensor/DeviceMemory.h"
+
 namespace anvil {
 namespace {
 
@@ -28,10 +31,8 @@ TensorImpl& Tensor::checked() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  ANVIL_CHECK(device.is_cpu(), "Tensor::empty allocates host memory only; device {} needs a backend allocator",
-              device.str());
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate_cpu(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  impl->storage = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->dtype = dtype;
   return Tensor(std::move(impl));
@@ -65,6 +66,7 @@ void* Tensor::data_ptr() const {
 
 double Tensor::item() const {
   ANVIL_CHECK(numel() == 1, "item() needs a one-element tensor, got {}", desc());
+  if (!device().is_cpu()) return to(Device::cpu()).item();
   double v = 0;
   visit_numeric(dtype(), "Tensor::item", [&](auto z) { v = static_cast<double>(*static_cast<decltype(z)*>(data_ptr())); });
   return v;
@@ -72,6 +74,7 @@ double Tensor::item() const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
+  if (!device().is_cpu()) return to(Device::cpu()).to_vector<T>();
   std::vector<T> out(static_cast<std::size_t>(numel()));
   visit_numeric(dtype(), "Tensor::to_vector", [&](auto z) {
     const auto* p = static_cast<const decltype(z)*>(data_ptr());
@@ -86,6 +89,11 @@ template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
 template std::vector<std::uint8_t> Tensor::to_vector<std::uint8_t>() const;
 
 Tensor Tensor::clone() const {
+  if (!device().is_cpu()) {
+    Tensor d = empty(shape(), dtype(), device());
+    if (nbytes()) device_memory(device()).copy(d.data_ptr(), device(), data_ptr(), device(), nbytes());
+    return d;
+  }
   Tensor t = empty(shape(), dtype());
   std::memcpy(t.data_ptr(), data_ptr(), nbytes());
   return t;
@@ -93,6 +101,14 @@ Tensor Tensor::clone() const {
 
 void Tensor::copy_from(const Tensor& src) {
   ANVIL_CHECK(src.shape() == shape(), "copy from {} into {}: shapes differ", src.desc(), desc());
+  if (!device().is_cpu() || !src.device().is_cpu()) {
+    // Across devices: bytes move as they are; a dtype conversion happens on the host.
+    const Tensor s = src.dtype() == dtype() ? src : src.to(Device::cpu()).to(dtype());
+    if (nbytes() && s.data_ptr() != data_ptr())
+      device_memory(device().is_cpu() ? s.device() : device()).copy(data_ptr(), device(), s.data_ptr(), s.device(),
+                                                                     nbytes());
+    return;
+  }
   if (src.dtype() == dtype()) {
     if (src.data_ptr() != data_ptr()) std::memmove(data_ptr(), src.data_ptr(), nbytes());
     return;
@@ -109,12 +125,17 @@ void Tensor::copy_from(const Tensor& src) {
 }
 
 Tensor Tensor::to(DType dt) const {
+  if (!device().is_cpu()) return to(Device::cpu()).to(dt).to(device());
   Tensor t = empty(shape(), dt);
   t.copy_from(*this);
   return t;
 }
 
 void Tensor::fill_(double value) {
+  if (!device().is_cpu()) {
+    copy_from(full(shape(), value, dtype()));
+    return;
+  }
   const auto n = static_cast<std::size_t>(numel());
   visit_numeric(dtype(), "Tensor::fill_", [&](auto z) {
     using T = decltype(z);
@@ -181,5 +202,17 @@ void Tensor::set_grad(const Tensor& g) {
 }
 
 void Tensor::zero_grad() { checked().grad.reset(); }
+
+Tensor Tensor::to(const Device& device) const {
+  if (this->device() == device) return *this;
+  Tensor t = empty(shape(), dtype(), device);
+  if (nbytes()) {
+    const Device& gpu = device.is_cpu() ? this->device() : device;
+    device_memory(gpu).copy(t.data_ptr(), device, data_ptr(), this->device(), nbytes());
+  }
+  return t;
+}
+
+Tensor Tensor::to_default_device() const { return to(default_device()); }
 
 }  // namespace anvil

@@ -122,6 +122,16 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
+  // ---- devices (issue 8) ----
+  /// Copy of this tensor on `device` (same shape and dtype, no autograd history); returns *this
+  /// unchanged when it already lives there. Host <-> GPU copies go through pinned staging buffers.
+  /// Throws anvil::Error "... Anvil was built without the CUDA backend" for a GPU in a CPU-only build.
+  /// Host-side accessors item(), to_vector(), clone() and copy_from() also work on device tensors
+  /// (they copy through the host); data_ptr()/data<T>() of a device tensor is a device address.
+  Tensor to(const Device& device) const;
+  /// to(default_device()) — the device chosen with anvil::set_context (framework/core/Context.h).
+  Tensor to_default_device() const;
+
  private:
   TensorImpl& checked() const;
   std::shared_ptr<TensorImpl> impl_;
