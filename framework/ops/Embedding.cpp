@@ -32,8 +32,11 @@ Tensor embedding(const Tensor& table, const Tensor& indices, std::int64_t paddin
               "table must be a float [vocab_size, embedding_size] tensor, got {}", table.desc());
   ANVIL_CHECK(indices.dtype() == DType::kI32 || indices.dtype() == DType::kI64,
               "indices must be int32 or int64, got {}", indices.desc());
+  ANVIL_CHECK(table.dim(0) > 0 && table.dim(1) > 0, "table {} must have positive vocab_size and embedding_size",
+              table.desc());
   const std::int64_t v = table.dim(0);
-  ANVIL_CHECK(padding_idx < v, "padding_idx {} is outside [0, {}) (vocab_size {})", padding_idx, v, v);
+  ANVIL_CHECK(padding_idx >= -1 && padding_idx < v, "padding_idx {} is outside [0, {}) (vocab_size {}; -1 = none)",
+              padding_idx, v, v);
   Backend& bk = backend_for(table.device());
   Tensor y = bk.embedding_forward(table, indices);
   // Clone the indices: the caller may refill its buffer before backward runs.

@@ -66,9 +66,11 @@ void check_reduction(const std::string& reduction) {
               "unknown reduction '{}' (expected \"mean\", \"sum\" or \"none\")", reduction);
 }
 
-// max(x, 0) + log(1 + exp(-|x|)): exp only ever sees non-positive arguments.
+// max(x, 0) + log(1 + exp(-|x|)): exp only ever sees non-positive arguments. max(x, 0) is written
+// (x + |x|) / 2 so that autograd gives the derivative sigmoid(0) = 1/2 at x = 0 (relu and abs both
+// have derivative 0 there, which would make it 0).
 Tensor softplus(const Tensor& x) {
-  return add(relu(x), log(affine(exp(affine(abs(x), -1.0, 0.0)), 1.0, 1.0)));
+  return add(affine(add(x, abs(x)), 0.5, 0.0), log(affine(exp(affine(abs(x), -1.0, 0.0)), 1.0, 1.0)));
 }
 
 }  // namespace

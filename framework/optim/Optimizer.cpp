@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -376,6 +378,22 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
   }
 
   // 4. Apply (nothing below throws for validated input).
+  // Groups without their own rate follow the optimizer-level one. The saved run may have given some of
+  // them their own rate (set_group_learning_rate), which the file does not record: the shared rate is
+  // the current one when a saved value matches it, else the first such group's; groups whose saved rate
+  // differs from the shared one keep it as their own from now on. Every group's rate is restored.
+  std::optional<double> base_rate;
+  if (!schedule_) {
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      const auto& name = expected[i].first;
+      if (name.rfind(kGroupLearningRate, 0) != 0 || groups_[std::stoul(name.substr(std::strlen(kGroupLearningRate)))].own_lr)
+        continue;
+      const double v = keep_exact_if_same(lr_, *given[i]);
+      if (v == lr_) base_rate = lr_;
+      if (!base_rate) base_rate = v;
+      if (v == lr_) break;
+    }
+  }
   for (std::size_t i = 0; i < expected.size(); ++i) {
     const auto& name = expected[i].first;
     if (i >= n_scalars) {
@@ -388,8 +406,16 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       const std::size_t g = std::stoul(name.substr(std::strlen(kGroupLearningRate)));
       Group& gr = groups_[g];
       if (!gr.own_lr) {
-        // The group follows the optimizer-level rate: a fixed one takes the loaded value.
-        if (!schedule_) lr_ = keep_exact_if_same(lr_, *given[i]);
+        // Follows the shared rate (base_rate above) or, when its saved rate differs, keeps that one.
+        if (base_rate) {
+          const double v = keep_exact_if_same(*base_rate, *given[i]);
+          if (v == *base_rate) {
+            lr_ = *base_rate;
+          } else {
+            gr.own_lr = true;
+            gr.lr = v;
+          }
+        }
       } else if (!gr.schedule) {
         gr.lr = keep_exact_if_same(gr.lr, *given[i]);
       }

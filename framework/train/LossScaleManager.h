@@ -47,7 +47,7 @@ class LossScaleManager {
   virtual NamedTensors state_dict() const = 0;
   /// Replaces the state from entries named as state_dict() gives them (extra names are errors; all
   /// must be present; 0-d or [1]; any float/int dtype). Errors: anvil::Error naming the entry (nothing
-  /// changed), also for a scale that is not finite and > 0 or negative counters.
+  /// changed), also for a scale that is not finite and >= 1 or negative counters.
   virtual void load_state_dict(const NamedTensors& state) = 0;
 };
 

@@ -124,7 +124,7 @@ void restore_train_state(Model& model, DataLoader& loader, const TrainState& sta
     model.restore_accumulation(state.micro_step, state.accumulated_grads);
   }
   if (scaler && state.loss_scale.empty()) {
-    log(LogLevel::kWarning, fmt::format("resume: the state holds no loss scale; the {} starts fresh", scaler->name()));
+    log(LogLevel::kWarning, fmt::format("resume: the state holds no loss scale; the {} keeps its current state", scaler->name()));
   } else if (!scaler && !state.loss_scale.empty()) {
     log(LogLevel::kWarning, "resume: the state holds a loss scale (scale_sense) but the Model has no "
                             "loss_scale_manager (ignored)");

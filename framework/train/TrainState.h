@@ -112,7 +112,7 @@ TrainState capture_train_state(const RunContext& ctx);
 /// scale (LossScaleManager::load_state_dict), data
 /// position (DataLoader::seek, no batch replayed), RNG streams, callback states.
 /// A loss-scale state without a manager in the Model (or a manager without a saved state) warns and
-/// is ignored (the manager starts fresh).
+/// is ignored (the manager keeps its current state).
 /// RNG streams of `state` that the model lacks, and model streams the state lacks, are errors (the
 /// network is not built as the saved one). Callback states: a callback whose key is absent warns and
 /// starts fresh; a saved key no callback claims warns.

@@ -21,6 +21,7 @@
 
 using namespace anvil;
 using anvil::testutil::error_of;
+using anvil::testutil::has;
 using testutil::grad_check;
 using testutil::random_f64;
 
@@ -246,4 +247,26 @@ TEST(L1LossOp, MeanAbsoluteError) {
   EXPECT_NEAR(ops::l1_loss(a, b, "sum").item(), 5.0, 1e-12);
   const std::string msg = error_of([&] { ops::l1_loss(a, f64({1, 2}, {2})); });
   EXPECT_NE(msg.find("[3]"), std::string::npos) << msg;
+}
+
+// At a logit of exactly 0 the gradient is sigmoid(0) - y = 0.5 - y (times the weights), not the 0 that
+// relu's and abs's zero derivative at 0 would give.
+TEST(BceWithLogitsOp, GradientAtZeroLogitIsHalfMinusLabel) {
+  const Tensor y = Tensor::from_vector(std::vector<double>{0, 1, 0, 1}, Shape{4});
+  Tensor x = Tensor::zeros(Shape{4}, DType::kF64);
+  x.set_requires_grad(true);
+  backward(ops::bce_with_logits(x, y, Tensor(), Tensor(), "mean"));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{0.125, -0.125, 0.125, -0.125}));
+  // pos_weight p = 2: d/dx at 0 = ((p y + 1 - y) * 0.5 - p y) / N.
+  Tensor xp = Tensor::zeros(Shape{4}, DType::kF64);
+  xp.set_requires_grad(true);
+  backward(ops::bce_with_logits(xp, y, Tensor(), Tensor::full(Shape{4}, 2.0, DType::kF64), "mean"));
+  EXPECT_EQ(xp.grad().to_vector<double>(), (std::vector<double>{0.125, -0.25, 0.125, -0.25}));
+}
+
+TEST(EmbeddingOp, EmptyTablesAndBadPaddingIndexAreErrors) {
+  const Tensor idx = Tensor::from_vector(std::vector<std::int64_t>{0}, Shape{1});
+  EXPECT_TRUE(has(error_of([&] { ops::embedding(Tensor::zeros(Shape{5, 0}), idx); }), "positive vocab_size"));
+  EXPECT_TRUE(has(error_of([&] { ops::embedding(Tensor::zeros(Shape{0, 3}), idx); }), "positive vocab_size"));
+  EXPECT_TRUE(has(error_of([&] { ops::embedding(Tensor::zeros(Shape{5, 3}), idx, -5); }), "padding_idx -5"));
 }

@@ -135,3 +135,21 @@ TEST(ParamGroups, InvalidGroupsThrow) {
   SGD plain(NamedTensors{{"w", w}}, 0.1);
   expect_error([&] { plain.set_group_learning_rate(0, 0.1); }, {"set_learning_rate"});
 }
+
+// Two groups follow the optimizer-level rate; one of them was given its own rate during the saved run.
+// A fresh optimizer built as before restores both rates instead of letting the last entry win.
+TEST(ParamGroups, ARateSetDuringTheRunSurvivesALoadIntoFreshGroups) {
+  auto build = [](Tensor w, Tensor b, Tensor v) {
+    return std::make_unique<SGD>(OptimizerParams({ParamGroup{.params = {{"w", w}}}, ParamGroup{.params = {{"b", b}}, .lr = 0.5},
+                                                  ParamGroup{.params = {{"v", v}}}}),
+                                 0.1);
+  };
+  Tensor w = make_param({1.0f}), b = make_param({1.0f}), v = make_param({1.0f});
+  auto a = build(w, b, v);
+  a->set_group_learning_rate(0, 0.25);
+  const std::vector<double> rates = a->current_learning_rates();
+  EXPECT_EQ(rates, (std::vector<double>{0.25, 0.5, 0.1}));
+  auto c = build(make_param({1.0f}), make_param({1.0f}), make_param({1.0f}));
+  c->load_state_dict(a->state_dict());
+  EXPECT_EQ(c->current_learning_rates(), rates);
+}

@@ -1604,7 +1604,8 @@ LayerNormGrads OneDnnBackend::layer_norm_backward(const Tensor& dy, const Tensor
 }
 
 Tensor OneDnnBackend::embedding_forward(const Tensor& table, const Tensor& indices) {
-  if (!all_f32({&table}) || table.rank() != 2 || !indices.defined() || !indices_in_range(indices, table.dim(0)))
+  if (!all_f32({&table}) || table.rank() != 2 || table.dim(1) <= 0 || !indices.defined() ||
+      !indices_in_range(indices, table.dim(0)))
     return ReferenceBackend::embedding_forward(table, indices);
   const std::int64_t e = table.dim(1);
   std::vector<std::int64_t> out_dims = indices.shape().dims();

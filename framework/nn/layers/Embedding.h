@@ -13,8 +13,9 @@
 namespace anvil::nn {
 
 struct EmbeddingOptions {
-  /// A row that is zeroed at construction and never receives a gradient (MindSpore/PyTorch padding_idx).
-  /// Negative values count from the end (padding_idx + vocab_size). Default: none.
+  /// A row that is zeroed at construction and never receives a gradient: PyTorch's padding_idx
+  /// (MindSpore's nn.Embedding only zero-initialises that row and still trains it). Negative values
+  /// count from the end (padding_idx + vocab_size). Default: none.
   std::optional<std::int64_t> padding_idx = std::nullopt;
   /// Default (null): Normal(sigma = 0.01), MindSpore's embedding_table='normal'.
   std::shared_ptr<Initializer> embedding_init = nullptr;
