@@ -1044,6 +1044,158 @@ BatchNormGrads CudaBackend::batch_norm_backward(const Tensor& dy_in, const Tenso
   return r;
 }
 
+// ---- layer norm and embedding ----
+
+namespace {
+
+// x viewed as [M, D] with D = gamma.numel() (the reference's geometry and messages).
+std::pair<i64, i64> ln_rows(const char* fn, const Tensor& x, const Tensor& gamma) {
+  require_float(fn, "x", x);
+  require_same_dtype(fn, "gamma", gamma, "x", x);
+  const i64 d = gamma.numel();
+  if (d <= 0 || x.numel() % d != 0)
+    detail::throw_error(fn, fmt::format("input {} cannot be viewed as rows of gamma's {} elements ({})", x.desc(), d,
+                                        gamma.desc()));
+  return {x.numel() / d, d};
+}
+
+void require_row_stats(const char* fn, const char* what, const Tensor& t, const Tensor& x, i64 m) {
+  require_same_dtype(fn, what, t, "x", x);
+  if (t.numel() != m)
+    detail::throw_error(fn, fmt::format("{} {} does not have one value per row ({} rows of {})", what, t.desc(), m,
+                                        x.desc()));
+}
+
+// The indices on the host as int64, each checked against [0, v) with the reference's message.
+std::vector<i64> host_indices(const char* fn, const Tensor& indices, i64 v) {
+  if (!indices.defined()) detail::throw_error(fn, "indices are undefined");
+  if (indices.dtype() != DType::kI32 && indices.dtype() != DType::kI64)
+    detail::throw_error(fn, fmt::format("indices must be int32 or int64, got {}", indices.desc()));
+  const Tensor h = indices.device().is_cpu() ? indices : indices.to(Device::cpu());
+  std::vector<i64> out(static_cast<std::size_t>(h.numel()));
+  for (i64 i = 0; i < h.numel(); ++i) {
+    const i64 idx = h.dtype() == DType::kI32 ? static_cast<i64>(h.data<std::int32_t>()[i]) : h.data<std::int64_t>()[i];
+    if (idx < 0 || idx >= v)
+      detail::throw_error(fn, fmt::format("index {} at position {} of {} is outside [0, {}) (vocab_size {})", idx, i,
+                                          indices.desc(), v, v));
+    out[static_cast<std::size_t>(i)] = idx;
+  }
+  return out;
+}
+
+void require_table_shape(const char* fn, const Shape& table) {
+  if (table.rank() != 2 || table[0] <= 0 || table[1] <= 0)
+    detail::throw_error(fn, fmt::format("table must be [vocab_size, embedding_size] with positive sizes, got {}",
+                                        table.str()));
+}
+
+}  // namespace
+
+LayerNormResult CudaBackend::layer_norm_forward(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in,
+                                                double eps) {
+  OpTimer t("layer_norm_forward", index_);
+  const auto rows = ln_rows(__func__, x_in, gamma_in);
+  const i64 m = rows.first, d = rows.second;
+  require_same_dtype(__func__, "beta", beta_in, "x", x_in);
+  if (beta_in.numel() != d)
+    detail::throw_error(__func__, fmt::format("beta {} and gamma {} differ in size", beta_in.desc(), gamma_in.desc()));
+  const Tensor x = on_device(__func__, "x", x_in), gamma = on_device(__func__, "gamma", gamma_in),
+               beta = on_device(__func__, "beta", beta_in);
+  LayerNormResult r;
+  r.y = empty(x.shape(), x.dtype());
+  r.mean = empty(Shape{m}, x.dtype());
+  r.var = empty(Shape{m}, x.dtype());
+  cudaStream_t s = handles(index_).stream();
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    kernels::ln_forward<T>(ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(r.y), ptr<T>(r.mean), ptr<T>(r.var), m, d,
+                           eps, s);
+  });
+  return r;
+}
+
+LayerNormGrads CudaBackend::layer_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& gamma_in,
+                                                const Tensor& mean_in, const Tensor& var_in, double eps) {
+  OpTimer t("layer_norm_backward", index_);
+  const auto rows = ln_rows(__func__, x_in, gamma_in);
+  const i64 m = rows.first, d = rows.second;
+  require_same_dtype(__func__, "dy", dy_in, "x", x_in);
+  require_same_shape(__func__, "dy", dy_in, "x", x_in);
+  require_row_stats(__func__, "mean", mean_in, x_in, m);
+  require_row_stats(__func__, "var", var_in, x_in, m);
+  const Tensor dy = on_device(__func__, "dy", dy_in), x = on_device(__func__, "x", x_in),
+               gamma = on_device(__func__, "gamma", gamma_in), mean = on_device(__func__, "mean", mean_in),
+               var = on_device(__func__, "var", var_in);
+  LayerNormGrads r;
+  r.dx = empty(x.shape(), x.dtype());
+  r.dgamma = empty(gamma.shape(), x.dtype());
+  r.dbeta = empty(gamma.shape(), x.dtype());
+  cudaStream_t s = handles(index_).stream();
+  dispatch(x.dtype(), [&](auto z) {
+    using T = decltype(z);
+    kernels::ln_backward<T>(ptr<T>(dy), ptr<T>(x), ptr<T>(gamma), ptr<T>(mean), ptr<T>(var), ptr<T>(r.dx),
+                            ptr<T>(r.dgamma), ptr<T>(r.dbeta), m, d, eps, s);
+  });
+  return r;
+}
+
+Tensor CudaBackend::embedding_forward(const Tensor& table_in, const Tensor& indices) {
+  OpTimer t("embedding_forward", index_);
+  require_float(__func__, "table", table_in);
+  require_table_shape(__func__, table_in.shape());
+  const i64 v = table_in.dim(0), e = table_in.dim(1);
+  host_indices(__func__, indices, v);  // range check with the reference's message
+  const Tensor table = on_device(__func__, "table", table_in), idx = on_device(__func__, "indices", indices);
+  std::vector<i64> out_dims = indices.shape().dims();
+  out_dims.push_back(e);
+  Tensor y = empty(Shape(out_dims), table.dtype());  // [S..., E]
+  cudaStream_t s = handles(index_).stream();
+  dispatch(table.dtype(), [&](auto z) {
+    using T = decltype(z);
+    if (idx.dtype() == DType::kI32)
+      kernels::embedding_forward<T, std::int32_t>(ptr<T>(table), ptr<std::int32_t>(idx), ptr<T>(y), idx.numel(), e, s);
+    else
+      kernels::embedding_forward<T, std::int64_t>(ptr<T>(table), ptr<std::int64_t>(idx), ptr<T>(y), idx.numel(), e, s);
+  });
+  return y;
+}
+
+Tensor CudaBackend::embedding_backward(const Tensor& dy_in, const Tensor& indices, const Shape& table_shape,
+                                       std::int64_t padding_idx) {
+  OpTimer t("embedding_backward", index_);
+  require_float(__func__, "dy", dy_in);
+  require_table_shape(__func__, table_shape);
+  const i64 v = table_shape[0], e = table_shape[1];
+  const std::vector<i64> idx = host_indices(__func__, indices, v);
+  const i64 n = static_cast<i64>(idx.size());
+  if (dy_in.numel() != n * e || dy_in.rank() == 0 || dy_in.dim(static_cast<i64>(dy_in.rank()) - 1) != e)
+    detail::throw_error(__func__, fmt::format("dy {} does not match indices {} and table {} (expected [{}..., {}])",
+                                              dy_in.desc(), indices.desc(), table_shape.str(), indices.shape().str(), e));
+  // Positions grouped by row (counting sort, stable: ascending position within a row); padding_idx has none.
+  std::vector<i64> start(static_cast<std::size_t>(v) + 1, 0), order;
+  for (i64 r : idx)
+    if (r != padding_idx) ++start[static_cast<std::size_t>(r) + 1];
+  for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  order.resize(static_cast<std::size_t>(start.back()));
+  std::vector<i64> fill(start.begin(), start.end() - 1);
+  for (i64 i = 0; i < n; ++i) {
+    const i64 r = idx[static_cast<std::size_t>(i)];
+    if (r != padding_idx) order[static_cast<std::size_t>(fill[static_cast<std::size_t>(r)]++)] = i;
+  }
+  const Tensor dy = on_device(__func__, "dy", dy_in);
+  const Tensor d_start = Tensor::from_vector(start, Shape{v + 1}).to(device());
+  const Tensor d_order =
+      order.empty() ? Tensor() : Tensor::from_vector(order, Shape{static_cast<i64>(order.size())}).to(device());
+  Tensor dtable = empty(table_shape, dy.dtype());
+  cudaStream_t s = handles(index_).stream();
+  dispatch(dy.dtype(), [&](auto z) {
+    using T = decltype(z);
+    kernels::embedding_backward<T>(ptr<T>(dy), order.empty() ? nullptr : ptr<i64>(d_order), ptr<i64>(d_start),
+                                   ptr<T>(dtable), v, e, s);
+  });
+  return dtable;
+}
+
 // ---- fused loss ----
 
 namespace {

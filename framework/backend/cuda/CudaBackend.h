@@ -26,6 +26,11 @@
 //                                      GELU, exp, log, sqrt, square, abs, linear) as kernels in double
 //   binary                             kernel (numpy broadcasting up to rank 8)
 //   reduce                             kernel (block per output, double accumulation, NaN rules of the reference)
+//   layer_norm_*                       kernels: one block per row (two-pass double statistics); dgamma /
+//                                      dbeta one thread per feature summing the rows in order
+//   embedding_*                        the indices are read on the host (range check with the reference's
+//                                      message); gather kernel; the scatter-add sums each table row over its
+//                                      positions (a host-built CSR, ascending) without atomics: deterministic
 //   softmax_cross_entropy_*            kernels; an out-of-range label throws like the reference (this costs
 //                                      one 8-byte device->host read per call)
 //   axpy_, sgd/momentum/adam_update    fused kernels
@@ -83,6 +88,13 @@ class CudaBackend final : public Backend {
                                       const Tensor& var, double eps) override;
   BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                                      const Tensor& var, double eps) override;
+
+  LayerNormResult layer_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) override;
+  LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                     const Tensor& var, double eps) override;
+  Tensor embedding_forward(const Tensor& table, const Tensor& indices) override;
+  Tensor embedding_backward(const Tensor& dy, const Tensor& indices, const Shape& table_shape,
+                            std::int64_t padding_idx) override;
 
   SoftmaxCrossEntropyResult softmax_cross_entropy_forward(const Tensor& logits, const Tensor& labels) override;
   Tensor softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& prob, const Tensor& labels) override;

@@ -334,6 +334,98 @@ __global__ void __launch_bounds__(kBnThreads) k_bn_bwd(const T* dy, const T* x, 
   }
 }
 
+// Layer norm: x viewed as [m, d]; one block per row (two-pass double statistics, as batch norm).
+template <typename T>
+__global__ void __launch_bounds__(kBnThreads) k_ln_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean,
+                                                       T* var, i64 d, double eps) {
+  __shared__ double sh[kBnThreads];
+  const i64 row = blockIdx.x;
+  const T* xr = x + row * d;
+  T* yr = y + row * d;
+  double s = 0.0;
+  for (i64 j = threadIdx.x; j < d; j += blockDim.x) s += static_cast<double>(xr[j]);
+  const double mu = block_sum(s, sh) / static_cast<double>(d);
+  double q = 0.0;
+  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+    const double dv = static_cast<double>(xr[j]) - mu;
+    q += dv * dv;
+  }
+  const double vr = block_sum(q, sh) / static_cast<double>(d);
+  const double inv = 1.0 / sqrt(vr + eps);
+  for (i64 j = threadIdx.x; j < d; j += blockDim.x)
+    yr[j] = static_cast<T>((static_cast<double>(xr[j]) - mu) * inv * static_cast<double>(gamma[j]) +
+                           static_cast<double>(beta[j]));
+  if (threadIdx.x == 0) {
+    mean[row] = static_cast<T>(mu);
+    var[row] = static_cast<T>(vr);
+  }
+}
+
+// dx of layer norm, one block per row: with xhat = (x - mu) * inv and g = dy * gamma,
+// dx = inv * (g - mean(g) - xhat * mean(g * xhat)).
+template <typename T>
+__global__ void __launch_bounds__(kBnThreads) k_ln_bwd_dx(const T* dy, const T* x, const T* gamma, const T* mean,
+                                                          const T* var, T* dx, i64 d, double eps) {
+  __shared__ double sh[kBnThreads];
+  const i64 row = blockIdx.x;
+  const T* xr = x + row * d;
+  const T* dyr = dy + row * d;
+  T* dxr = dx + row * d;
+  const double mu = static_cast<double>(mean[row]);
+  const double inv = 1.0 / sqrt(static_cast<double>(var[row]) + eps);
+  double sg = 0.0, sgx = 0.0;
+  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+    const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
+    sg += g;
+    sgx += g * (static_cast<double>(xr[j]) - mu) * inv;
+  }
+  const double mg = block_sum(sg, sh) / static_cast<double>(d);
+  const double mgx = block_sum(sgx, sh) / static_cast<double>(d);
+  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+    const double xhat = (static_cast<double>(xr[j]) - mu) * inv;
+    const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
+    dxr[j] = static_cast<T>(inv * (g - mg - xhat * mgx));
+  }
+}
+
+// dgamma / dbeta of layer norm: one thread per feature, rows summed in order (deterministic).
+template <typename T>
+__global__ void k_ln_bwd_params(const T* dy, const T* x, const T* mean, const T* var, T* dgamma, T* dbeta, i64 m,
+                                i64 d, double eps) {
+  ANVIL_GRID_STRIDE(j, d) {
+    double dg = 0.0, db = 0.0;
+    for (i64 row = 0; row < m; ++row) {
+      const double inv = 1.0 / sqrt(static_cast<double>(var[row]) + eps);
+      const double g = static_cast<double>(dy[row * d + j]);
+      dg += g * (static_cast<double>(x[row * d + j]) - static_cast<double>(mean[row])) * inv;
+      db += g;
+    }
+    dgamma[j] = static_cast<T>(dg);
+    dbeta[j] = static_cast<T>(db);
+  }
+}
+
+// Embedding gather: y[i, k] = table[idx[i], k] (indices checked on the host before the launch).
+template <typename T, typename L>
+__global__ void k_embed_fwd(const T* table, const L* idx, T* y, i64 n, i64 e) {
+  ANVIL_GRID_STRIDE(t, n * e) {
+    const i64 i = t / e, k = t % e;
+    y[t] = table[static_cast<i64>(idx[i]) * e + k];
+  }
+}
+
+// Embedding scatter-add without atomics: row v of dtable sums dy over the positions order[start[v] ..
+// start[v+1]) (positions of v in ascending order, built on the host), so the result is deterministic.
+template <typename T>
+__global__ void k_embed_bwd(const T* dy, const i64* order, const i64* start, T* dtable, i64 v, i64 e) {
+  ANVIL_GRID_STRIDE(t, v * e) {
+    const i64 row = t / e, k = t % e;
+    double acc = 0.0;
+    for (i64 p = start[row]; p < start[row + 1]; ++p) acc += static_cast<double>(dy[order[p] * e + k]);
+    dtable[t] = static_cast<T>(acc);
+  }
+}
+
 template <typename T, typename L>
 __global__ void k_ce_fwd(const T* logits, const L* labels, T* loss, T* prob, i64 n, i64 c, i64* bad) {
   ANVIL_GRID_STRIDE(i, n) {
@@ -505,6 +597,38 @@ void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T
   check_launch();
 }
 
+template <typename T>
+void ln_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 m, i64 d, double eps,
+                cudaStream_t s) {
+  if (m == 0) return;
+  k_ln_fwd<T><<<static_cast<unsigned>(m), kBnThreads, 0, s>>>(x, gamma, beta, y, mean, var, d, eps);
+  check_launch();
+}
+
+template <typename T>
+void ln_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
+                 i64 m, i64 d, double eps, cudaStream_t s) {
+  if (m == 0 || d == 0) return;
+  k_ln_bwd_dx<T><<<static_cast<unsigned>(m), kBnThreads, 0, s>>>(dy, x, gamma, mean, var, dx, d, eps);
+  check_launch();
+  k_ln_bwd_params<T><<<grid_for(d), kThreads, 0, s>>>(dy, x, mean, var, dgamma, dbeta, m, d, eps);
+  check_launch();
+}
+
+template <typename T, typename L>
+void embedding_forward(const T* table, const L* idx, T* y, i64 n, i64 e, cudaStream_t s) {
+  if (n * e == 0) return;
+  k_embed_fwd<T, L><<<grid_for(n * e), kThreads, 0, s>>>(table, idx, y, n, e);
+  check_launch();
+}
+
+template <typename T>
+void embedding_backward(const T* dy, const i64* order, const i64* start, T* dtable, i64 v, i64 e, cudaStream_t s) {
+  if (v * e == 0) return;
+  k_embed_bwd<T><<<grid_for(v * e), kThreads, 0, s>>>(dy, order, start, dtable, v, e);
+  check_launch();
+}
+
 template <typename T, typename L>
 void softmax_ce_forward(const T* logits, const L* labels, T* loss, T* prob, i64 n, i64 c, i64* bad, cudaStream_t s) {
   if (n == 0) return;
@@ -574,6 +698,12 @@ void adam_update(T* p, const T* g, T* m, T* v, double lr, double step, double b1
                                                      cudaStream_t);                                                \
   template void softmax_ce_backward<T, std::int64_t>(const T*, const T*, const std::int64_t*, T*, i64, i64, i64*,  \
                                                      cudaStream_t);                                                \
+  template void ln_forward<T>(const T*, const T*, const T*, T*, T*, T*, i64, i64, double, cudaStream_t);           \
+  template void ln_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, i64, i64, double,     \
+                               cudaStream_t);                                                                      \
+  template void embedding_forward<T, std::int32_t>(const T*, const std::int32_t*, T*, i64, i64, cudaStream_t);    \
+  template void embedding_forward<T, std::int64_t>(const T*, const std::int64_t*, T*, i64, i64, cudaStream_t);    \
+  template void embedding_backward<T>(const T*, const i64*, const i64*, T*, i64, i64, cudaStream_t);              \
   template void axpy<T>(T*, const T*, double, i64, cudaStream_t);                                                  \
   template void sgd_update<T>(T*, const T*, double, double, i64, cudaStream_t);                                    \
   template void momentum_update<T>(T*, const T*, T*, double, double, double, bool, i64, cudaStream_t);             \

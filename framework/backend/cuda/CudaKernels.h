@@ -72,6 +72,22 @@ void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T
 
 /// Softmax cross entropy, logits [N, C]; labels int32 or int64 (L). A label outside [0, C) writes the
 /// smallest such row index into *bad (initialised by the caller to N) and NaN into that row's outputs.
+// Layer norm over rows of d values (x viewed as [m, d]); mean/var [m] (biased variance).
+template <typename T>
+void ln_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, std::int64_t m, std::int64_t d,
+                double eps, cudaStream_t s);
+template <typename T>
+void ln_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
+                 std::int64_t m, std::int64_t d, double eps, cudaStream_t s);
+
+// Embedding: gather rows of table [V, e] by n indices (already range-checked); scatter-add by the
+// host-built CSR of positions per row (order: positions grouped by row, ascending; start: V + 1 offsets).
+template <typename T, typename L>
+void embedding_forward(const T* table, const L* idx, T* y, std::int64_t n, std::int64_t e, cudaStream_t s);
+template <typename T>
+void embedding_backward(const T* dy, const std::int64_t* order, const std::int64_t* start, T* dtable, std::int64_t v,
+                        std::int64_t e, cudaStream_t s);
+
 template <typename T, typename L>
 void softmax_ce_forward(const T* logits, const L* labels, T* loss, T* prob, std::int64_t n, std::int64_t c,
                         std::int64_t* bad, cudaStream_t s);
