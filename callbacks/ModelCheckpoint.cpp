@@ -541,6 +541,8 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
   if (snapshot) {
     // The writer hands back the previous snapshot's buffers (snapshot_pool_, read only after the writer
     // thread was joined): copying into them skips the allocation and the page faults of fresh memory.
+    // The snapshot is always in host memory: tensors on a GPU are copied down here, on the training
+    // thread, so the writer never touches device memory.
     NamedTensors pool = std::exchange(snapshot_pool_, {});
     const bool reuse = pool.size() == job->tensors.size();
     for (std::size_t i = 0; i < job->tensors.size(); ++i) {
@@ -550,7 +552,7 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
         pool[i].second.copy_from(t);
         t = pool[i].second;
       } else {
-        t = t.clone();
+        t = t.device().is_cpu() ? t.clone() : t.to(Device::cpu());
       }
     }
   }
@@ -558,7 +560,7 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
   if (config_.appends("step_num")) job->append.emplace_back("step_num", AppendValue{std::int64_t{job->global_step}});
   for (auto& [k, v] : config_.append_dict()) {
     if (snapshot)
-      if (auto* t = std::get_if<Tensor>(&v)) v = t->clone();
+      if (auto* t = std::get_if<Tensor>(&v)) v = t->device().is_cpu() ? t->clone() : t->to(Device::cpu());
     job->append.emplace_back(k, v);
   }
   if (config_.save_resume_state && !config_.saved_network) {
@@ -571,7 +573,7 @@ std::unique_ptr<ModelCheckpoint::Job> ModelCheckpoint::make_job(RunContext& ctx,
       for (auto& [k, v] : train_state_append_info(st)) {
         if (std::any_of(job->append.begin(), job->append.end(), [&](const auto& e) { return e.first == k; })) continue;
         if (snapshot)
-          if (auto* t = std::get_if<Tensor>(&v)) v = t->clone();
+          if (auto* t = std::get_if<Tensor>(&v)) v = t->device().is_cpu() ? t->clone() : t->to(Device::cpu());
         job->append.emplace_back(k, v);
       }
       job->resume_state = true;

@@ -87,7 +87,8 @@
 // a warning is logged and the steps schedule is rebased on the real position.
 //
 // Async (config.async_save = kThread): at a trigger the training thread copies every tensor to save
-// (a snapshot), then one background thread writes, commits and runs retention. The snapshot buffers of
+// (a snapshot, always in host memory: tensors on a GPU are copied down on the training thread), then
+// one background thread writes, commits and runs retention. The snapshot buffers of
 // one save are reused by the next (no allocation, no page faults on the training thread), so during
 // train() the callback holds one extra copy of the saved tensors; they are released at on_train_end. At most one save is in flight:
 // a trigger while one is running waits for it (async_pending "wait") or is dropped with a warning

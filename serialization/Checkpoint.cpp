@@ -49,8 +49,6 @@ CheckpointFileInfo write_all(const char* who, std::vector<SaveItem> items, const
     if (seen[it.name]++ == 1) repeats.push_back(it.name);
     if (!it.text) {
       if (!it.tensor.defined()) throw Error(fmt::format("{}: entry '{}' is an undefined tensor", who, it.name));
-      if (!it.tensor.device().is_cpu())
-        throw Error(fmt::format("{}: entry '{}' ({}) is not in host memory", who, it.name, it.tensor.desc()));
     }
   }
   if (!repeats.empty()) {

@@ -84,11 +84,12 @@ void CheckpointWriter::entry(const std::string& tag, const std::vector<std::int6
   ++entries_;
 }
 
-void CheckpointWriter::write_tensor(const std::string& tag, const Tensor& tensor) {
+void CheckpointWriter::write_tensor(const std::string& tag, const Tensor& device_tensor) {
   check_tag(tag);
-  ANVIL_CHECK(tensor.defined(), "tag '{}': undefined tensor (checkpoint '{}')", tag, file_.final_path());
-  ANVIL_CHECK(tensor.device().is_cpu(), "tag '{}': tensor {} is not in host memory (checkpoint '{}')", tag,
-              tensor.desc(), file_.final_path());
+  ANVIL_CHECK(device_tensor.defined(), "tag '{}': undefined tensor (checkpoint '{}')", tag, file_.final_path());
+  // A tensor in device memory is copied to the host one at a time (bytes unchanged), so the file is the
+  // same whichever device trained the network.
+  const Tensor tensor = device_tensor.device().is_cpu() ? device_tensor : device_tensor.to(Device::cpu());
   const std::string_view type = ms_tensor_type(tensor.dtype());
   std::vector<std::int64_t> dims = tensor.shape().dims();
   if (dims.empty() && options_.legacy_scalar_dims) dims = {0};

@@ -59,7 +59,8 @@ class CheckpointWriter {
   explicit CheckpointWriter(std::string path, CheckpointWriterOptions options = {});
 
   /// Appends `tensor` under `tag`. Preconditions (anvil::Error naming the tag otherwise, nothing
-  /// written): tag non-empty, valid UTF-8, not written before; tensor defined and in host memory.
+  /// written): tag non-empty, valid UTF-8, not written before; tensor defined. A tensor in device
+  /// (GPU) memory is copied to the host first, so the bytes do not depend on the training device.
   /// Any DType is stored with its MindSpore tensor_type; 0-d tensors get no dims (see legacy option).
   void write_tensor(const std::string& tag, const Tensor& tensor);
   /// Appends a MindSpore string entry (type "str", dims [0], UTF-32LE). Throws for invalid UTF-8.

@@ -97,7 +97,11 @@ Batch DataLoader::make_batch(std::int64_t k) const {
                   b.data.dim(0) == count && b.label.dim(0) == count,
               "dataset returned data {} and label {} for a batch of {} indices", b.data.desc(), b.label.desc(),
               count);
-  if (options_.transform) return transform_batch(*options_.transform, b, indices, options_.seed, epoch_);
+  if (options_.transform) b = transform_batch(*options_.transform, b, indices, options_.seed, epoch_);
+  if (!options_.device.is_cpu()) {
+    b.data = b.data.to(options_.device);
+    b.label = b.label.to(options_.device);
+  }
   return b;
 }
 

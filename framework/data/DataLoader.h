@@ -40,6 +40,12 @@ struct DataLoaderOptions {
   /// Threads producing batches in parallel (>= 0). 0 = one background thread when prefetch > 0 (the
   /// classic prefetcher), none when prefetch == 0. Results never depend on it.
   std::int64_t num_workers = 0;
+  /// Where batches are delivered. A GPU device (Device::cuda(i), CUDA builds): the thread that builds
+  /// a batch also copies its data and labels there, so with prefetch > 0 or workers the copy of the
+  /// next batches overlaps the training step on this one (with prefetch 0 and no workers the copy
+  /// happens in next()). Errors of the copy (e.g. no such device) surface from next() like any other
+  /// batch error.
+  Device device = Device::cpu();
 };
 
 /// Splits each epoch of a Dataset into mini-batches, in an order that depends only on (seed, epoch):

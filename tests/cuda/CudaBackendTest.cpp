@@ -27,6 +27,8 @@
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Context.h"
 #include "framework/core/Random.h"
+#include "framework/data/DataLoader.h"
+#include "framework/data/InMemoryDataset.h"
 #include "framework/ops/Loss.h"
 #include "framework/optim/Momentum.h"
 #include "models/LeNet5.h"
@@ -79,6 +81,39 @@ TEST(CudaBuild, CpuOnlyBuildRejectsCudaTensorsClearly) {
     EXPECT_NE(std::string(e.what()).find("Anvil was built without the CUDA backend"), std::string::npos) << e.what();
   }
   EXPECT_THROW((void)backend_for(Device::cuda(0)), Error);
+}
+
+// DataLoaderOptions::device: batches come out on the GPU (copied by the producing thread); without a
+// usable GPU the copy's anvil::Error surfaces from next().
+TEST(CudaLoader, BatchesAreDeliveredOnTheLoaderDevice) {
+  Tensor data = Tensor::empty(Shape{10, 3});
+  for (std::int64_t i = 0; i < data.numel(); ++i) data.data<float>()[i] = static_cast<float>(i);
+  Tensor labels = Tensor::empty(Shape{10}, DType::kI32);
+  for (std::int64_t i = 0; i < 10; ++i) labels.data<std::int32_t>()[i] = static_cast<std::int32_t>(i % 3);
+  auto ds = std::make_shared<InMemoryDataset>(data, labels);
+  DataLoader host(ds, {.batch_size = 4, .seed = 3, .prefetch = 0});
+  DataLoader gpu(ds, {.batch_size = 4, .seed = 3, .prefetch = 2, .device = Device::cuda(0)});
+  std::string reason = "this build has no CUDA backend";
+#if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
+  const bool have_gpu = cuda::device_count(&reason) > 0;
+#else
+  const bool have_gpu = false;
+#endif
+  host.start_epoch(0);
+  gpu.start_epoch(0);
+  if (!have_gpu) {
+    EXPECT_THROW(gpu.next(), Error) << reason;
+    return;
+  }
+  while (auto h = host.next()) {
+    auto g = gpu.next();
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->data.device(), Device::cuda(0));
+    EXPECT_EQ(g->label.device(), Device::cuda(0));
+    EXPECT_EQ(g->data.to(Device::cpu()).to_vector<float>(), h->data.to_vector<float>());
+    EXPECT_EQ(g->label.to(Device::cpu()).to_vector<std::int32_t>(), h->label.to_vector<std::int32_t>());
+  }
+  EXPECT_FALSE(gpu.next().has_value());
 }
 
 #if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
@@ -424,6 +459,50 @@ TEST_F(CudaConformance, BatchNormTrainingInferenceAndBackward_CUDA) {
     EXPECT_TRUE(close(gg.dx, rg.dx));
     EXPECT_TRUE(close(gg.dgamma, rg.dgamma));
     EXPECT_TRUE(close(gg.dbeta, rg.dbeta));
+  }
+}
+
+TEST_F(CudaConformance, LayerNormForwardAndBackward_CUDA) {
+  ANVIL_EXPECT_CUDA_BACKEND();
+  for (const auto& [xs, gs] : {std::pair{Shape{4, 3, 10}, Shape{10}}, std::pair{Shape{6, 2, 3}, Shape{2, 3}},
+                               std::pair{Shape{1, 1500}, Shape{1500}}}) {
+    const Tensor x = uniform(xs, gen, -2, 3), gamma = uniform(gs, gen), beta = uniform(gs, gen), dy = uniform(xs, gen);
+    const double eps = 1e-7;
+    SCOPED_TRACE(x.desc());
+    const LayerNormResult r = ref.layer_norm_forward(x, gamma, beta, eps);
+    const LayerNormResult g = gpu().layer_norm_forward(dev(x), dev(gamma), dev(beta), eps);
+    EXPECT_TRUE(close(g.y, r.y));
+    EXPECT_TRUE(close(g.mean, r.mean));
+    EXPECT_TRUE(close(g.var, r.var));
+    const LayerNormGrads gg = gpu().layer_norm_backward(dev(dy), dev(x), dev(gamma), dev(r.mean), dev(r.var), eps);
+    const LayerNormGrads rg = ref.layer_norm_backward(dy, x, gamma, r.mean, r.var, eps);
+    EXPECT_TRUE(close(gg.dx, rg.dx));
+    EXPECT_TRUE(close(gg.dgamma, rg.dgamma));
+    EXPECT_TRUE(close(gg.dbeta, rg.dbeta));
+  }
+}
+
+TEST_F(CudaConformance, EmbeddingGatherAndDeterministicScatterAdd_CUDA) {
+  ANVIL_EXPECT_CUDA_BACKEND();
+  const Tensor table = uniform(Shape{7, 5}, gen);
+  const Tensor i32 = Tensor::from_vector(std::vector<std::int32_t>{3, 0, 3, 6, 3, 1}, Shape{2, 3});
+  const Tensor i64 = Tensor::from_vector(std::vector<std::int64_t>{3, 0, 3, 6, 3, 1}, Shape{2, 3});
+  const Tensor dy = uniform(Shape{2, 3, 5}, gen);
+  for (const Tensor& idx : {i32, i64}) {
+    SCOPED_TRACE(idx.desc());
+    EXPECT_TRUE(close(gpu().embedding_forward(dev(table), idx), ref.embedding_forward(table, idx), 0.0));
+    for (std::int64_t pad : {-1, 3, 2}) {  // repeated row 3 summed (or skipped as padding)
+      const Tensor g = gpu().embedding_backward(dev(dy), dev(idx), table.shape(), pad);
+      EXPECT_TRUE(close(g, ref.embedding_backward(dy, idx, table.shape(), pad)));
+      EXPECT_TRUE(close(g, gpu().embedding_backward(dev(dy), dev(idx), table.shape(), pad), 0.0));  // repeatable
+    }
+  }
+  const Tensor bad = Tensor::from_vector(std::vector<std::int64_t>{1, 7}, Shape{2});
+  try {
+    gpu().embedding_forward(dev(table), bad);
+    ADD_FAILURE() << "index 7 of a 7-row table accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("index 7 at position 1"), std::string::npos) << e.what();
   }
 }
 
