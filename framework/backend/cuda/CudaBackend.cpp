@@ -1,5 +1,7 @@
 #include "framework/backend/cuda/CudaBackend.h"
 
+#include "framework/backend/detail/ArgChecks.h"
+
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -28,6 +30,16 @@ static_assert(static_cast<int>(ReduceKind::kSum) == 0 && static_cast<int>(Reduce
 namespace {
 
 using i64 = std::int64_t;
+using backend_detail::AxisGeom;
+using backend_detail::axis_geom;
+using backend_detail::BnGeom;
+using backend_detail::bn_geom;
+using backend_detail::dispatch;
+using backend_detail::require_indices;
+using backend_detail::require_labels;
+using backend_detail::require_same_shape;
+using backend_detail::require_shape;
+using backend_detail::require_table_shape;
 
 // ---- options and profiling (process-wide) ----
 
@@ -108,35 +120,30 @@ class OpTimer {
 
 // ---- RAII cuDNN descriptors ----
 
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc() { ANVIL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d)); }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
+// Owns one cuDNN descriptor: created by Create (whose name `Name` a failure reports), destroyed by Destroy.
+template <typename D, cudnnStatus_t (*Create)(D*), cudnnStatus_t (*Destroy)(D), const char* Name>
+struct CudnnDesc {
+  D d = nullptr;
+  CudnnDesc() {
+    const cudnnStatus_t st = Create(&d);
+    if (st != CUDNN_STATUS_SUCCESS) throw_cudnn_error(Name, st, __FILE__, __LINE__);
+  }
+  ~CudnnDesc() { Destroy(d); }
+  CudnnDesc(const CudnnDesc&) = delete;
+  CudnnDesc& operator=(const CudnnDesc&) = delete;
 };
-struct FilterDesc {
-  cudnnFilterDescriptor_t d = nullptr;
-  FilterDesc() { ANVIL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d)); }
-  ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
-  FilterDesc(const FilterDesc&) = delete;
-  FilterDesc& operator=(const FilterDesc&) = delete;
-};
-struct ConvDesc {
-  cudnnConvolutionDescriptor_t d = nullptr;
-  ConvDesc() { ANVIL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d)); }
-  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(d); }
-  ConvDesc(const ConvDesc&) = delete;
-  ConvDesc& operator=(const ConvDesc&) = delete;
-};
-
-struct ActivationDesc {
-  cudnnActivationDescriptor_t d = nullptr;
-  ActivationDesc() { ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&d)); }
-  ~ActivationDesc() { cudnnDestroyActivationDescriptor(d); }
-  ActivationDesc(const ActivationDesc&) = delete;
-  ActivationDesc& operator=(const ActivationDesc&) = delete;
-};
+constexpr char kCreateTensorDesc[] = "cudnnCreateTensorDescriptor(&d)";
+constexpr char kCreateFilterDesc[] = "cudnnCreateFilterDescriptor(&d)";
+constexpr char kCreateConvDesc[] = "cudnnCreateConvolutionDescriptor(&d)";
+constexpr char kCreateActivationDesc[] = "cudnnCreateActivationDescriptor(&d)";
+using TensorDesc =
+    CudnnDesc<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor, kCreateTensorDesc>;
+using FilterDesc =
+    CudnnDesc<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor, kCreateFilterDesc>;
+using ConvDesc = CudnnDesc<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+                           cudnnDestroyConvolutionDescriptor, kCreateConvDesc>;
+using ActivationDesc = CudnnDesc<cudnnActivationDescriptor_t, cudnnCreateActivationDescriptor,
+                                 cudnnDestroyActivationDescriptor, kCreateActivationDesc>;
 
 // The cuDNN activation mode for eltwise `kind`, when cuDNN has it with the reference's semantics:
 // plain ReLU (alpha 0), sigmoid, tanh, on fewer than 2^31 elements. Others run as Anvil kernels.
@@ -177,25 +184,9 @@ void require_same_dtype(const char* fn, const char* what, const Tensor& t, const
   if (t.dtype() != ref.dtype())
     detail::throw_error(fn, fmt::format("dtype mismatch: {} {} vs {} {}", what, t.desc(), ref_what, ref.desc()));
 }
-void require_same_shape(const char* fn, const char* what, const Tensor& t, const char* ref_what, const Tensor& ref) {
-  if (t.shape() != ref.shape())
-    detail::throw_error(fn, fmt::format("shape mismatch: {} {} vs {} {}", what, t.desc(), ref_what, ref.desc()));
-}
-void require_shape(const char* fn, const char* what, const Tensor& t, const Shape& want) {
-  if (t.shape() != want)
-    detail::throw_error(fn, fmt::format("{} {} does not have the expected shape {}", what, t.desc(), want.str()));
-}
-
 template <typename T>
 T* ptr(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());
-}
-
-// Calls f(T{}) with float or double by dtype.
-template <typename F>
-decltype(auto) dispatch(DType dt, F&& f) {
-  if (dt == DType::kF64) return f(double{});
-  return f(float{});
 }
 
 struct ConvShape {
@@ -896,19 +887,6 @@ Tensor CudaBackend::reduce(ReduceKind kind, const Tensor& x_in, const Shape& out
 // ---- softmax (cuDNN, channel mode over [outer, L, inner, 1]) ----
 
 namespace {
-struct AxisGeom {
-  i64 outer, len, inner;
-};
-AxisGeom axis_geom(const char* fn, const Tensor& x, i64 axis) {
-  const auto r = static_cast<i64>(x.rank());
-  if (axis < 0 || axis >= r)
-    detail::throw_error(fn, fmt::format("axis {} out of range for {} (expected 0 <= axis < {})", axis, x.desc(), r));
-  const auto& d = x.shape().dims();
-  AxisGeom g{1, d[static_cast<std::size_t>(axis)], 1};
-  for (i64 i = 0; i < axis; ++i) g.outer *= d[static_cast<std::size_t>(i)];
-  for (i64 i = axis + 1; i < r; ++i) g.inner *= d[static_cast<std::size_t>(i)];
-  return g;
-}
 }  // namespace
 
 Tensor CudaBackend::softmax_forward(const Tensor& x_in, std::int64_t axis, bool log) {
@@ -956,14 +934,6 @@ Tensor CudaBackend::softmax_backward(const Tensor& dy_in, const Tensor& y_in, st
 // ---- batch norm ----
 
 namespace {
-struct BnGeom {
-  i64 n, c, hw;
-};
-BnGeom bn_geom(const char* fn, const Tensor& x) {
-  if (x.rank() != 4 && x.rank() != 2)
-    detail::throw_error(fn, fmt::format("input must be [N,C,H,W] or [N,C], got {}", x.desc()));
-  return {x.dim(0), x.dim(1), x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
-}
 void require_channel_vector(const char* fn, const char* what, const Tensor& t, const Tensor& x) {
   require_same_dtype(fn, what, t, "x", x);
   if (t.shape() != Shape{x.dim(1)})
@@ -1068,9 +1038,7 @@ void require_row_stats(const char* fn, const char* what, const Tensor& t, const 
 
 // The indices on the host as int64, each checked against [0, v) with the reference's message.
 std::vector<i64> host_indices(const char* fn, const Tensor& indices, i64 v) {
-  if (!indices.defined()) detail::throw_error(fn, "indices are undefined");
-  if (indices.dtype() != DType::kI32 && indices.dtype() != DType::kI64)
-    detail::throw_error(fn, fmt::format("indices must be int32 or int64, got {}", indices.desc()));
+  require_indices(fn, indices);
   const Tensor h = indices.device().is_cpu() ? indices : indices.to(Device::cpu());
   std::vector<i64> out(static_cast<std::size_t>(h.numel()));
   for (i64 i = 0; i < h.numel(); ++i) {
@@ -1081,12 +1049,6 @@ std::vector<i64> host_indices(const char* fn, const Tensor& indices, i64 v) {
     out[static_cast<std::size_t>(i)] = idx;
   }
   return out;
-}
-
-void require_table_shape(const char* fn, const Shape& table) {
-  if (table.rank() != 2 || table[0] <= 0 || table[1] <= 0)
-    detail::throw_error(fn, fmt::format("table must be [vocab_size, embedding_size] with positive sizes, got {}",
-                                        table.str()));
 }
 
 }  // namespace
@@ -1199,14 +1161,6 @@ Tensor CudaBackend::embedding_backward(const Tensor& dy_in, const Tensor& indice
 // ---- fused loss ----
 
 namespace {
-void require_labels(const char* fn, const Tensor& labels, i64 n) {
-  if (!labels.defined()) detail::throw_error(fn, "labels is undefined");
-  if (labels.dtype() != DType::kI32 && labels.dtype() != DType::kI64)
-    detail::throw_error(fn, fmt::format("labels must be int32 or int64, got {}", labels.desc()));
-  if (labels.shape() != Shape{n})
-    detail::throw_error(fn, fmt::format("labels {} do not match the batch size {} (expected [{}])", labels.desc(), n, n));
-}
-
 // Reads the kernel's bad-row flag and throws like the reference when a label was out of range.
 void check_bad_label(const char* fn, const Tensor& flag, const Tensor& labels, i64 n, i64 c) {
   const i64 bad = static_cast<i64>(flag.item());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "framework/backend/ComputePrecision.h"
+#include "framework/backend/detail/ArgChecks.h"
 #include "framework/core/Error.h"
 
 namespace anvil {
@@ -29,9 +30,16 @@ std::size_t uz(i64 v) { return static_cast<std::size_t>(v); }
 
 // ---- argument checks (the messages name the op through `fn`) ----
 
-void require_defined(const char* fn, const char* what, const Tensor& t) {
-  if (!t.defined()) detail::throw_error(fn, fmt::format("{} is undefined", what));
-}
+using backend_detail::AxisGeom;
+using backend_detail::axis_geom;
+using backend_detail::BnGeom;
+using backend_detail::bn_geom;
+using backend_detail::dispatch;
+using backend_detail::require_defined;
+using backend_detail::require_labels;
+using backend_detail::require_same_shape;
+using backend_detail::require_shape;
+
 
 // A defined host tensor of a compute dtype.
 void require_float(const char* fn, const char* what, const Tensor& t) {
@@ -48,18 +56,6 @@ void require_same_dtype(const char* fn, const char* what, const Tensor& t, const
   require_float(fn, what, t);
   if (t.dtype() != ref.dtype())
     detail::throw_error(fn, fmt::format("dtype mismatch: {} {} vs {} {}", what, t.desc(), ref_what, ref.desc()));
-}
-
-void require_shape(const char* fn, const char* what, const Tensor& t, const Shape& want) {
-  if (t.shape() != want)
-    detail::throw_error(fn, fmt::format("{} {} does not have the expected shape {}", what, t.desc(), want.str()));
-}
-
-// Calls f(T{}) with T = float or double according to `dtype` (already checked to be a compute type).
-template <typename F>
-decltype(auto) dispatch(DType dtype, F&& f) {
-  if (dtype == DType::kF64) return f(double{});
-  return f(float{});
 }
 
 i64 prod(const std::vector<i64>& d, std::size_t begin, std::size_t end) {
@@ -436,32 +432,6 @@ void for_each_row(const std::vector<i64>& dims, const std::vector<std::vector<i6
   }
 }
 
-// ---- softmax geometry: [outer, L, inner] around `axis` ----
-
-struct AxisGeom {
-  i64 outer, len, inner;
-};
-
-AxisGeom axis_geom(const char* fn, const Tensor& x, i64 axis) {
-  const auto r = static_cast<i64>(x.rank());
-  if (axis < 0 || axis >= r)
-    detail::throw_error(fn, fmt::format("axis {} out of range for {} (expected 0 <= axis < {})", axis, x.desc(), r));
-  const auto& d = x.shape().dims();
-  return {prod(d, 0, uz(axis)), d[uz(axis)], prod(d, uz(axis) + 1, d.size())};
-}
-
-// ---- batch norm geometry: x [N, C, H, W] or [N, C] ----
-
-struct BnGeom {
-  i64 n, c, hw;
-};
-
-BnGeom bn_geom(const char* fn, const Tensor& x) {
-  if (x.rank() != 4 && x.rank() != 2)
-    detail::throw_error(fn, fmt::format("input must be [N,C,H,W] or [N,C], got {}", x.desc()));
-  return {x.dim(0), x.dim(1), x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
-}
-
 void require_channel_vector(const char* fn, const char* what, const Tensor& t, const Tensor& x) {
   require_same_dtype(fn, what, t, "x", x);
   if (t.shape() != Shape{x.dim(1)})
@@ -477,19 +447,6 @@ i64 label_at(const char* fn, const Tensor& labels, i64 n, i64 c) {
     detail::throw_error(fn, fmt::format("label at index {} is {}, outside the valid range [0, {}) of {} classes", n, v,
                                         c, c));
   return v;
-}
-
-void require_labels(const char* fn, const Tensor& labels, i64 n) {
-  require_defined(fn, "labels", labels);
-  if (labels.dtype() != DType::kI32 && labels.dtype() != DType::kI64)
-    detail::throw_error(fn, fmt::format("labels must be int32 or int64, got {}", labels.desc()));
-  if (labels.shape() != Shape{n})
-    detail::throw_error(fn, fmt::format("labels {} do not match the batch size {} (expected [{}])", labels.desc(), n, n));
-}
-
-void require_same_shape(const char* fn, const char* what, const Tensor& t, const char* ref_what, const Tensor& ref) {
-  if (t.shape() != ref.shape())
-    detail::throw_error(fn, fmt::format("shape mismatch: {} {} vs {} {}", what, t.desc(), ref_what, ref.desc()));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/backend/detail/ArgChecks.h"
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Error.h"
 
@@ -15,6 +16,9 @@ namespace anvil {
 namespace {
 
 using i64 = std::int64_t;
+using backend_detail::dispatch;
+using backend_detail::require_indices;
+using backend_detail::require_table_shape;
 
 void require_compute(const char* fn, const char* what, const Tensor& t) {
   if (!t.defined()) detail::throw_error(fn, fmt::format("{} is undefined", what));
@@ -29,12 +33,6 @@ void require_like(const char* fn, const char* what, const Tensor& t, const char*
   require_compute(fn, what, t);
   if (t.dtype() != ref.dtype())
     detail::throw_error(fn, fmt::format("dtype mismatch: {} {} vs {} {}", what, t.desc(), ref_what, ref.desc()));
-}
-
-template <typename F>
-decltype(auto) dispatch(DType dtype, F&& f) {
-  if (dtype == DType::kF64) return f(double{});
-  return f(float{});
 }
 
 // x viewed as [M, D] with D = gamma.numel().
@@ -59,12 +57,6 @@ void require_stats(const char* fn, const char* what, const Tensor& t, const Tens
                                         x.desc()));
 }
 
-void require_indices(const char* fn, const Tensor& indices) {
-  if (!indices.defined()) detail::throw_error(fn, "indices are undefined");
-  if (indices.dtype() != DType::kI32 && indices.dtype() != DType::kI64)
-    detail::throw_error(fn, fmt::format("indices must be int32 or int64, got {}", indices.desc()));
-}
-
 // Index i of `indices` (int32 or int64), checked against [0, v).
 i64 index_at(const char* fn, const Tensor& indices, i64 i, i64 v) {
   const i64 idx = indices.dtype() == DType::kI32 ? static_cast<i64>(indices.data<std::int32_t>()[i])
@@ -73,12 +65,6 @@ i64 index_at(const char* fn, const Tensor& indices, i64 i, i64 v) {
     detail::throw_error(fn, fmt::format("index {} at position {} of {} is outside [0, {}) (vocab_size {})", idx, i,
                                         indices.desc(), v, v));
   return idx;
-}
-
-void require_table_shape(const char* fn, const Shape& table) {
-  if (table.rank() != 2 || table[0] <= 0 || table[1] <= 0)
-    detail::throw_error(fn, fmt::format("table must be [vocab_size, embedding_size] with positive sizes, got {}",
-                                        table.str()));
 }
 
 }  // namespace
