@@ -239,6 +239,21 @@ std::string conv_key(const char* dir, const ConvShape& g, const Conv2dParams& p,
                      p.pad_left, p.dilation_h, p.dilation_w, p.groups, o.allow_tf32, o.deterministic, o.benchmark);
 }
 
+// The cached algorithm choice for `key`, or find()'s, which is then cached (find runs outside the lock;
+// two threads may both find, with the same result).
+template <typename Find>
+CudaBackend::AlgoChoice cached_algo(std::mutex& mu, std::map<std::string, CudaBackend::AlgoChoice>& cache,
+                                    const std::string& key, Find&& find) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  const CudaBackend::AlgoChoice c = find();
+  std::lock_guard<std::mutex> lock(mu);
+  cache[key] = c;
+  return c;
+}
+
 // Picks the first acceptable entry of cuDNN's ranked list: success, deterministic when asked, and with
 // TF32 off (float32) an entry that runs in CUDNN_FMA_MATH. When no entry reports FMA math, the first
 // successful one runs with CUDNN_FMA_MATH forced, so TF32 is never used unless allowed.
@@ -520,14 +535,8 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   ConvDescs d;
   fill_conv_descs(__func__, d, g, p, x.dtype(), o.allow_tf32);
   const std::string key = conv_key("fwd", g, p, x.dtype(), o);
-  AlgoChoice ch;
-  bool found = false;
-  {
-    std::lock_guard<std::mutex> lock(algo_mu_);
-    auto it = algos_.find(key);
-    if (it != algos_.end()) ch = it->second, found = true;
-  }
-  if (!found) {
+  const char* const op = __func__;  // (inside the lambda __func__ would be "operator()")
+  const AlgoChoice ch = cached_algo(algo_mu_, algos_, key, [&] {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
     if (o.benchmark)
@@ -536,14 +545,13 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
     else
       ANVIL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h.cudnn(), d.x.d, d.w.d, d.conv.d, d.y.d,
                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-    ch = pick(__func__, perf, count, o, x.dtype());
-    ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
+    AlgoChoice c = pick(op, perf, count, o, x.dtype());
+    ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(c.math_type)));
     ANVIL_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h.cudnn(), d.x.d, d.w.d, d.conv.d, d.y.d,
-                                                              static_cast<cudnnConvolutionFwdAlgo_t>(ch.algo),
-                                                              &ch.workspace));
-    std::lock_guard<std::mutex> lock(algo_mu_);
-    algos_[key] = ch;
-  }
+                                                              static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                                              &c.workspace));
+    return c;
+  });
   ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
   std::shared_ptr<Storage> ws = ch.workspace ? allocate_device(ch.workspace, index_) : nullptr;
   dispatch(x.dtype(), [&](auto z) {
@@ -587,14 +595,8 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in
   ConvDescs d;
   fill_conv_descs(__func__, d, g, p, dy.dtype(), o.allow_tf32);
   const std::string key = conv_key("bwd_data", g, p, dy.dtype(), o);
-  AlgoChoice ch;
-  bool found = false;
-  {
-    std::lock_guard<std::mutex> lock(algo_mu_);
-    auto it = algos_.find(key);
-    if (it != algos_.end()) ch = it->second, found = true;
-  }
-  if (!found) {
+  const char* const op = __func__;  // (inside the lambda __func__ would be "operator()")
+  const AlgoChoice ch = cached_algo(algo_mu_, algos_, key, [&] {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
     if (o.benchmark)
@@ -603,13 +605,12 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& dy_in, const Tensor& w_in
     else
       ANVIL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
           h.cudnn(), d.w.d, d.y.d, d.conv.d, d.x.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-    ch = pick(__func__, perf, count, o, dy.dtype());
-    ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
+    AlgoChoice c = pick(op, perf, count, o, dy.dtype());
+    ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(c.math_type)));
     ANVIL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-        h.cudnn(), d.w.d, d.y.d, d.conv.d, d.x.d, static_cast<cudnnConvolutionBwdDataAlgo_t>(ch.algo), &ch.workspace));
-    std::lock_guard<std::mutex> lock(algo_mu_);
-    algos_[key] = ch;
-  }
+        h.cudnn(), d.w.d, d.y.d, d.conv.d, d.x.d, static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), &c.workspace));
+    return c;
+  });
   ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
   std::shared_ptr<Storage> ws = ch.workspace ? allocate_device(ch.workspace, index_) : nullptr;
   dispatch(dy.dtype(), [&](auto z) {
@@ -642,14 +643,8 @@ WeightGrads CudaBackend::conv2d_backward_weights(const Tensor& dy_in, const Tens
     ConvDescs d;
     fill_conv_descs(__func__, d, g, p, dy.dtype(), o.allow_tf32);
     const std::string key = conv_key("bwd_filter", g, p, dy.dtype(), o);
-    AlgoChoice ch;
-    bool found = false;
-    {
-      std::lock_guard<std::mutex> lock(algo_mu_);
-      auto it = algos_.find(key);
-      if (it != algos_.end()) ch = it->second, found = true;
-    }
-    if (!found) {
+    const char* const op = __func__;  // (inside the lambda __func__ would be "operator()")
+    const AlgoChoice ch = cached_algo(algo_mu_, algos_, key, [&] {
       cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
       int count = 0;
       if (o.benchmark)
@@ -658,14 +653,13 @@ WeightGrads CudaBackend::conv2d_backward_weights(const Tensor& dy_in, const Tens
       else
         ANVIL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
             h.cudnn(), d.x.d, d.y.d, d.conv.d, d.w.d, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-      ch = pick(__func__, perf, count, o, dy.dtype());
-      ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
+      AlgoChoice c = pick(op, perf, count, o, dy.dtype());
+      ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(c.math_type)));
       ANVIL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-          h.cudnn(), d.x.d, d.y.d, d.conv.d, d.w.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(ch.algo),
-          &ch.workspace));
-      std::lock_guard<std::mutex> lock(algo_mu_);
-      algos_[key] = ch;
-    }
+          h.cudnn(), d.x.d, d.y.d, d.conv.d, d.w.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+          &c.workspace));
+      return c;
+    });
     ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, static_cast<cudnnMathType_t>(ch.math_type)));
     std::shared_ptr<Storage> ws = ch.workspace ? allocate_device(ch.workspace, index_) : nullptr;
     dispatch(dy.dtype(), [&](auto z) {
