@@ -39,16 +39,19 @@ class BinaryBackward final : public autograd::Node {
       }
       case BinaryKind::kMax:
       case BinaryKind::kMin: {
-        // The gradient goes to the selected operand; ties go to a.
-        Tensor c = bk_.binary(kind_, a_, b_);
+        // The gradient goes to the selected operand; ties go to a. The split runs on host copies (a GPU
+        // backend uploads da / db again in sum_to).
+        auto host = [](const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); };
+        const Tensor c = host(bk_.binary(kind_, a_, b_));
         Tensor da = Tensor::zeros(c.shape(), c.dtype()), db = Tensor::zeros(c.shape(), c.dtype());
-        Tensor ab = bk_.binary(BinaryKind::kAdd, a_, Tensor::zeros(c.shape(), c.dtype()));  // a broadcast to c
+        const Tensor ab = host(bk_.binary(BinaryKind::kAdd, a_, Tensor::zeros(c.shape(), c.dtype())));  // a broadcast
+        const Tensor dch = host(dc);
         const auto n = static_cast<std::size_t>(c.numel());
         auto split = [&](auto z) {
           using T = decltype(z);
           const T* pc = c.data<T>();
           const T* pa = ab.data<T>();
-          const T* pd = dc.data<T>();
+          const T* pd = dch.data<T>();
           T* qa = da.data<T>();
           T* qb = db.data<T>();
           for (std::size_t i = 0; i < n; ++i) (pa[i] == pc[i] ? qa : qb)[i] = pd[i];

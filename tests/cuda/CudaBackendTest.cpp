@@ -29,6 +29,8 @@
 #include "framework/core/Random.h"
 #include "framework/data/DataLoader.h"
 #include "framework/data/InMemoryDataset.h"
+#include "framework/ops/Arithmetic.h"
+#include "framework/ops/Reduce.h"
 #include "framework/ops/Loss.h"
 #include "framework/optim/Momentum.h"
 #include "models/LeNet5.h"
@@ -601,6 +603,23 @@ double train_step(nn::Cell& net, Momentum& opt, const Batch& b, const Device& de
   opt.step();
   opt.zero_grad();
   return loss.item();
+}
+
+// ops::binary max/min backward on device tensors (the gradient split runs on host copies).
+TEST_F(CudaConformance, MaxMinBackwardOnDeviceTensors_CUDA) {
+  ANVIL_EXPECT_CUDA_BACKEND();
+  for (BinaryKind kind : {BinaryKind::kMax, BinaryKind::kMin}) {
+    const Tensor a = uniform(Shape{3, 4}, gen), b = uniform(Shape{4}, gen);
+    Tensor ah = a.clone(), bh = b.clone(), ad = dev(a), bd = dev(b);
+    for (Tensor* t : {&ah, &bh, &ad, &bd}) t->set_requires_grad(true);
+    {
+      BackendScope scope(ref);
+      autograd::backward(ops::sum(ops::binary(kind, ah, bh)));
+    }
+    autograd::backward(ops::sum(ops::binary(kind, ad, bd)));
+    EXPECT_TRUE(close(ad.grad(), ah.grad(), 0.0));
+    EXPECT_TRUE(close(bd.grad(), bh.grad(), 0.0));
+  }
 }
 
 TEST_F(CudaConformance, LeNetTrainStepsMatchTheCpu_CUDA) {
