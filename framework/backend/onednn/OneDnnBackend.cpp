@@ -5,6 +5,7 @@
 #include "framework/backend/onednn/Parallel.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
 #include "framework/backend/onednn/SingleChannelConv.h"
+#include "framework/core/Log.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -130,6 +131,41 @@ void* ptr(const Tensor& t) { return t.data_ptr(); }
 // Mixed precision (ComputePrecision.h): conv / matmul / linear use bf16 operands, f32 accumulation
 // and f32 outputs when this thread asks for bf16.
 bool use_bf16() { return current_compute_precision() == ComputePrecision::kBF16; }
+
+// Whether oneDNN builds bf16 convolutions and matmuls on this CPU (AVX-512 BF16 / AMX, or oneDNN's
+// avx512_core emulation); probed once with tiny primitive descriptors.
+bool onednn_has_bf16() {
+  static const bool ok = [] {
+    try {
+      const dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+      using CF = dnnl::convolution_forward;
+      const md src({1, 1, 4, 4}, dt::bf16, tag::any), wei({1, 1, 3, 3}, dt::bf16, tag::any),
+          dst({1, 1, 2, 2}, dt::f32, tag::any);
+      CF::primitive_desc conv(CF::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                       wei, dst, {1, 1}, {0, 0}, {0, 0}),
+                              eng);
+      const md a({2, 2}, dt::bf16, tag::ab), b({2, 2}, dt::bf16, tag::ab), c({2, 2}, dt::f32, tag::ab);
+      dnnl::matmul::primitive_desc mm(dnnl::matmul::desc(a, b, c), eng);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return ok;
+}
+
+// True when this thread asks for bf16 but oneDNN cannot provide it here: the compute-heavy ops then run
+// the reference backend's bf16 emulation (same rounding, slower), with one warning per process.
+bool bf16_fallback() {
+  if (!use_bf16() || onednn_has_bf16()) return false;
+  static std::once_flag warned;
+  std::call_once(warned, [] {
+    log(LogLevel::kWarning,
+        "oneDNN has no bfloat16 convolution/matmul on this CPU; mixed precision (O2/O3) runs the reference "
+        "backend's bfloat16 emulation for them (correct, slower)");
+  });
+  return true;
+}
 
 // A float32 copy of `t` rounded to bf16 (for the hand-written float kernels under bf16).
 Tensor bf16_rounded(const Tensor& t) {
@@ -806,7 +842,7 @@ std::size_t OneDnnBackend::cache_size() const {
 
 // ---- dense algebra ----
 Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
-  if (!all_f32({&a, &b}) || a.rank() < 2 || a.rank() != b.rank() || a.rank() > 8)
+  if (!all_f32({&a, &b}) || a.rank() < 2 || a.rank() != b.rank() || a.rank() > 8 || bf16_fallback())
     return ReferenceBackend::matmul(a, b, trans_a, trans_b);
   const std::size_t r = a.rank();
   std::int64_t batch = 1;
@@ -835,7 +871,8 @@ Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b, bool trans_a, boo
 }
 
 Tensor OneDnnBackend::linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
-  if (!all_f32({&x, &w, &b}) || x.rank() != 2 || w.rank() != 2) return ReferenceBackend::linear_forward(x, w, b);
+  if (!all_f32({&x, &w, &b}) || x.rank() != 2 || w.rank() != 2 || bf16_fallback())
+    return ReferenceBackend::linear_forward(x, w, b);
   // x [N, I], w [O, I] -> y [N, O]
   const std::int64_t n = x.dim(0), in = x.dim(1), o = w.dim(0);
   ANVIL_CHECK(w.dim(1) == in && (!b.defined() || b.numel() == o), "linear: x {} does not match w {} / b {}",
@@ -851,7 +888,8 @@ Tensor OneDnnBackend::linear_forward(const Tensor& x, const Tensor& w, const Ten
 }
 
 Tensor OneDnnBackend::linear_backward_data(const Tensor& dy, const Tensor& w) {
-  if (!all_f32({&dy, &w}) || dy.rank() != 2 || w.rank() != 2) return ReferenceBackend::linear_backward_data(dy, w);
+  if (!all_f32({&dy, &w}) || dy.rank() != 2 || w.rank() != 2 || bf16_fallback())
+    return ReferenceBackend::linear_backward_data(dy, w);
   // dx [N, I] = dy [N, O] · w [O, I]
   const std::int64_t n = dy.dim(0), o = dy.dim(1), in = w.dim(1);
   ANVIL_CHECK(w.dim(0) == o, "linear_backward_data: dy {} does not match w {}", dy.shape().str(), w.shape().str());
@@ -866,7 +904,7 @@ Tensor OneDnnBackend::linear_backward_data(const Tensor& dy, const Tensor& w) {
 }
 
 WeightGrads OneDnnBackend::linear_backward_weights(const Tensor& dy, const Tensor& x, bool with_bias) {
-  if (!all_f32({&dy, &x}) || dy.rank() != 2 || x.rank() != 2)
+  if (!all_f32({&dy, &x}) || dy.rank() != 2 || x.rank() != 2 || bf16_fallback())
     return ReferenceBackend::linear_backward_weights(dy, x, with_bias);
   // dw [O, I] = dyᵀ [O, N] · x [N, I]; db [O] = Σ_N dy
   const std::int64_t n = dy.dim(0), o = dy.dim(1), in = x.dim(1);
@@ -892,7 +930,7 @@ WeightGrads OneDnnBackend::linear_backward_weights(const Tensor& dy, const Tenso
 
 // ---- convolution ----
 Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
-  if (!all_f32({&x, &w, &b})) return ReferenceBackend::conv2d_forward(x, w, b, p);
+  if (!all_f32({&x, &w, &b}) || bf16_fallback()) return ReferenceBackend::conv2d_forward(x, w, b, p);
   const ConvGeometry g = conv_geometry(x.shape(), w.shape(), p);
   ANVIL_CHECK(!b.defined() || b.numel() == w.dim(0), "conv2d_forward: bias {} does not match weight {}", b.desc(),
               w.desc());
@@ -946,7 +984,8 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
 
 Tensor OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape,
                                            const Conv2dParams& p) {
-  if (!all_f32({&dy, &w}) || x_shape.numel() == 0) return ReferenceBackend::conv2d_backward_data(dy, w, x_shape, p);
+  if (!all_f32({&dy, &w}) || x_shape.numel() == 0 || bf16_fallback())
+    return ReferenceBackend::conv2d_backward_data(dy, w, x_shape, p);
   const ConvGeometry g = conv_geometry(x_shape, w.shape(), p);
   ANVIL_CHECK(to_dims(dy.shape()) == g.dst, "conv2d_backward_data: dy {} does not match output [{}] of x {}",
               dy.desc(), fmt::join(g.dst, ","), x_shape.str());
@@ -990,7 +1029,7 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, co
 
 WeightGrads OneDnnBackend::conv2d_backward_weights(const Tensor& dy, const Tensor& x, const Shape& w_shape,
                                                    bool with_bias, const Conv2dParams& p) {
-  if (!all_f32({&dy, &x}) || w_shape.numel() == 0)
+  if (!all_f32({&dy, &x}) || w_shape.numel() == 0 || bf16_fallback())
     return ReferenceBackend::conv2d_backward_weights(dy, x, w_shape, with_bias, p);
   const ConvGeometry g = conv_geometry(x.shape(), w_shape, p);
   ANVIL_CHECK(to_dims(dy.shape()) == g.dst, "conv2d_backward_weights: dy {} does not match output [{}] of x {}",
