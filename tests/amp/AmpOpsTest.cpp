@@ -111,6 +111,8 @@ TEST(AmpOps, LinearForwardBackwardMatchReference) {
   check_op("matmul", [&](Backend& be) { return be.matmul(x, w, false, true); });
   const Tensor a3 = uniform(Shape{3, 8, 40}, g), b3 = uniform(Shape{3, 40, 12}, g);
   check_op("batched matmul", [&](Backend& be) { return be.matmul(a3, b3, false, false); });
+  // check_op's scopes end with it: this thread computes in float32 again.
+  EXPECT_EQ(current_compute_precision(), ComputePrecision::kF32);
 }
 
 TEST(AmpOps, ConvForwardBackwardMatchReference) {
@@ -128,6 +130,7 @@ TEST(AmpOps, ConvForwardBackwardMatchReference) {
   for (const Case& c : cases) {
     const Tensor x = uniform(c.x, g), w = uniform(c.w, g), b = uniform(Shape{c.w[0]}, g);
     const Tensor y = ReferenceBackend().conv2d_forward(x, w, b, c.p);
+    ASSERT_EQ(y.dim(1), c.w[0]);  // one output channel per filter
     const Tensor dy = uniform(y.shape(), g);
     const std::string s = "conv " + c.x.str() + " * " + c.w.str();
     check_op(s + " forward", [&](Backend& be) { return be.conv2d_forward(x, w, b, c.p); });

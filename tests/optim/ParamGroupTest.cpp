@@ -133,6 +133,7 @@ TEST(ParamGroups, InvalidGroupsThrow) {
       },
       {"parameter groups 0 and 1"});
   SGD plain(NamedTensors{{"w", w}}, 0.1);
+  EXPECT_FALSE(plain.is_group_lr());
   expect_error([&] { plain.set_group_learning_rate(0, 0.1); }, {"set_learning_rate"});
 }
 

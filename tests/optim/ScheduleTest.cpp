@@ -52,6 +52,8 @@ TEST(PiecewiseConstantLR, RejectsBadArguments) {
   expect_error([] { PiecewiseConstantLR({0, 2}, {0.1, 0.2}); }, "milestones[0] must be > 0");
   expect_error([] { PiecewiseConstantLR({3, 2}, {0.1, 0.2}); }, "non-decreasing");
   expect_error([] { PiecewiseConstantLR({1, 2}, {0.1, -0.2}); }, "values[1]");
+  // The same arguments made valid are accepted.
+  EXPECT_DOUBLE_EQ(PiecewiseConstantLR({1, 2}, {0.1, 0.2})(1), 0.2);
 }
 
 TEST(ExponentialDecayLR, SmoothVersusStair) {

@@ -169,6 +169,7 @@ TEST(StateDict, AdamWNames) {
                                    {"adam_m.fc.bias", DType::kF32, Shape{2}},
                                    {"adam_v.fc.weight", DType::kF32, Shape{2}},
                                    {"adam_v.fc.bias", DType::kF32, Shape{2}}});
+  EXPECT_FLOAT_EQ(static_cast<float>(value_of(opt.state_dict(), "learning_rate")), 1e-3f);
 }
 
 TEST(StateDict, LearningRateEntryFollowsTheSchedule) {
