@@ -19,6 +19,7 @@
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Random.h"
 #include "tests/testutil/TempDir.h"
+#include "tests/testutil/Paths.h"
 
 using namespace anvil;
 
@@ -34,14 +35,6 @@ Tensor random_tensor(const Shape& s, Generator& g) {
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
-}
-
-std::string self_exe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return buf;
 }
 
 }  // namespace
@@ -68,7 +61,7 @@ TEST(Bf16FallbackChild, OneDnnEqualsTheReferenceEmulation) {
 }
 
 TEST(Bf16Fallback, WithoutBf16KernelsO2StillRuns) {
-  const std::string exe = self_exe();
+  const std::string exe = testutil::self_exe();
   ASSERT_FALSE(exe.empty());
   testutil::TempDir dir;
   const std::string log = dir.file("child.txt");

@@ -23,6 +23,7 @@
 #include "serialization/Resume.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
+#include "tests/testutil/Paths.h"
 
 using namespace anvil;
 
@@ -106,14 +107,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-std::string self_exe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 void check_resume_at(std::int64_t k) {
   testutil::TempDir dir;
   const std::string ckpt = dir.file("state.ckpt");
@@ -141,7 +134,7 @@ void check_resume_at(std::int64_t k) {
   cmd += kCkptEnv;
   cmd += "='" + ckpt + "' ";
   cmd += kOutEnv;
-  cmd += "='" + out + "' '" + self_exe() + "' --gtest_filter=AccumulationResumeChild.ResumeAndFinish >'" + log +
+  cmd += "='" + out + "' '" + testutil::self_exe() + "' --gtest_filter=AccumulationResumeChild.ResumeAndFinish >'" + log +
          "' 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << slurp(log);
   const std::string child = slurp(out);

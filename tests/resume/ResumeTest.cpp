@@ -33,6 +33,7 @@
 #include "serialization/Resume.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
+#include "tests/testutil/Paths.h"
 
 using namespace anvil;
 
@@ -164,14 +165,6 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string self_exe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 // The uninterrupted run: all kEpochs epochs.
 TrainRun straight(const Config& c) {
   TrainRun r = build(c);
@@ -181,7 +174,7 @@ TrainRun straight(const Config& c) {
 
 // Runs the child (ResumeChild.ResumeAndFinish) in a new process; returns its fingerprint file's content.
 std::string resume_in_child(const Config& c, const std::string& ckpt, const testutil::TempDir& dir) {
-  const std::string exe = self_exe();
+  const std::string exe = testutil::self_exe();
   const std::string out = dir.file("child.out");
   const std::string log = dir.file("child.log");
   const std::string cmd = "env " + std::string(kCkptEnv) + "='" + ckpt + "' " + kOutEnv + "='" + out + "' " +

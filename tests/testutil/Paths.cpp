@@ -14,4 +14,10 @@ bool have_fixtures() { return std::filesystem::is_directory(fixtures_dir()); }
 
 std::string test_data_dir() { return ANVIL_TEST_DATA_DIR; }
 
+std::string self_exe() {
+  std::error_code ec;
+  const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
+
 }  // namespace anvil::testutil

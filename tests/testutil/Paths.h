@@ -11,6 +11,8 @@ std::string fixtures_dir();
 bool have_fixtures();
 /// tests/data in the source tree.
 std::string test_data_dir();
+/// The running test binary (/proc/self/exe), for tests that re-run it as a child; "" when unknown.
+std::string self_exe();
 
 }  // namespace anvil::testutil
 

@@ -12,6 +12,7 @@
 #include "framework/optim/Adam.h"
 #include "tests/testutil/TempDir.h"
 #include "tests/train/TrainTestUtil.h"
+#include "tests/testutil/Paths.h"
 
 using namespace anvil;
 
@@ -58,14 +59,6 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-std::string self_exe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 }  // namespace
 
 TEST(ModelDeterminism, SameSeedGivesBitIdenticalLossesTwiceInOneProcess) {
@@ -89,7 +82,7 @@ TEST(ModelDeterminism, WriteLossesHelper) {
 
 TEST(ModelDeterminism, SameSeedGivesBitIdenticalLossesAcrossProcesses) {
   testutil::TempDir dir;
-  const std::string exe = self_exe();
+  const std::string exe = testutil::self_exe();
   ASSERT_FALSE(exe.empty()) << "cannot read /proc/self/exe";
   const std::string out = dir.file("losses.txt");
   const std::string cmd = "env " + std::string(kOutEnv) + "='" + out + "' '" + exe +

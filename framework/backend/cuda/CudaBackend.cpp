@@ -677,18 +677,13 @@ WeightGrads CudaBackend::conv2d_backward_weights(const Tensor& dy_in, const Tens
 
 // ---- pooling ----
 
-PoolResult CudaBackend::pool2d_forward(const Tensor& x_in, const Pool2dParams& p) {
-  OpTimer t("pool2d_forward", index_);
-  require_float(__func__, "x", x_in);
-  ANVIL_CHECK(x_in.rank() == 4, "input must be [N,C,H,W], got {}", x_in.desc());
-  ANVIL_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0,
-              "padding must be >= 0, got top {} bottom {} left {} right {}", p.pad_top, p.pad_bottom, p.pad_left,
-              p.pad_right);
-  const Tensor x = on_device(__func__, "x", x_in);
+namespace {
+// Kernel arguments of a pooling over x [N, C, H, W].
+kernels::PoolArgs pool_args(const Shape& x, const Pool2dParams& p) {
   kernels::PoolArgs a;
-  a.planes = x.dim(0) * x.dim(1);
-  a.h = x.dim(2);
-  a.w = x.dim(3);
+  a.planes = x[0] * x[1];
+  a.h = x[2];
+  a.w = x[3];
   a.oh = conv_out_size(a.h, p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom, 1);
   a.ow = conv_out_size(a.w, p.kernel_w, p.stride_w, p.pad_left, p.pad_right, 1);
   a.kh = p.kernel_h;
@@ -699,6 +694,19 @@ PoolResult CudaBackend::pool2d_forward(const Tensor& x_in, const Pool2dParams& p
   a.pl = p.pad_left;
   a.max = p.kind == PoolKind::kMax;
   a.count_include_pad = p.count_include_pad;
+  return a;
+}
+}  // namespace
+
+PoolResult CudaBackend::pool2d_forward(const Tensor& x_in, const Pool2dParams& p) {
+  OpTimer t("pool2d_forward", index_);
+  require_float(__func__, "x", x_in);
+  ANVIL_CHECK(x_in.rank() == 4, "input must be [N,C,H,W], got {}", x_in.desc());
+  ANVIL_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0,
+              "padding must be >= 0, got top {} bottom {} left {} right {}", p.pad_top, p.pad_bottom, p.pad_left,
+              p.pad_right);
+  const Tensor x = on_device(__func__, "x", x_in);
+  const kernels::PoolArgs a = pool_args(x.shape(), p);
   const Shape ys{x.dim(0), x.dim(1), a.oh, a.ow};
   PoolResult r;
   r.y = empty(ys, x.dtype());
@@ -716,20 +724,7 @@ Tensor CudaBackend::pool2d_backward(const Tensor& dy_in, const Tensor& x_in, con
   OpTimer t("pool2d_backward", index_);
   require_float(__func__, "dy", dy_in);
   ANVIL_CHECK(x_in.defined() && x_in.rank() == 4, "input must be [N,C,H,W], got {}", x_in.desc());
-  kernels::PoolArgs a;
-  a.planes = x_in.dim(0) * x_in.dim(1);
-  a.h = x_in.dim(2);
-  a.w = x_in.dim(3);
-  a.oh = conv_out_size(a.h, p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom, 1);
-  a.ow = conv_out_size(a.w, p.kernel_w, p.stride_w, p.pad_left, p.pad_right, 1);
-  a.kh = p.kernel_h;
-  a.kw = p.kernel_w;
-  a.sh = p.stride_h;
-  a.sw = p.stride_w;
-  a.pt = p.pad_top;
-  a.pl = p.pad_left;
-  a.max = p.kind == PoolKind::kMax;
-  a.count_include_pad = p.count_include_pad;
+  const kernels::PoolArgs a = pool_args(x_in.shape(), p);
   const Shape ys{x_in.dim(0), x_in.dim(1), a.oh, a.ow};
   require_shape(__func__, "dy", dy_in, ys);
   Tensor idx;
