@@ -5,8 +5,6 @@
 // bit for bit (the native oneDNN bf16 path would differ in the accumulation order).
 #include <gtest/gtest.h>
 
-#include <limits.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
