@@ -103,11 +103,10 @@ std::optional<double> monitored_value(const CallbackParams& p, const std::string
   if (monitor == "loss") {
     if (!p.net_outputs.defined() || p.net_outputs.numel() == 0) return std::nullopt;
     try {
-      Tensor t = p.net_outputs.to(DType::kF64);
-      const double* d = t.data<double>();
+      const std::vector<double> v = p.net_outputs.to_vector<double>();  // also for a loss in GPU memory
       double s = 0;
-      for (std::int64_t i = 0; i < t.numel(); ++i) s += d[i];
-      return s / static_cast<double>(t.numel());
+      for (double x : v) s += x;
+      return s / static_cast<double>(v.size());
     } catch (const std::exception&) {
       return std::nullopt;
     }

@@ -217,9 +217,26 @@ std::vector<std::string> unused(const std::vector<Source>& sources, const std::v
   return out;
 }
 
-// Copies (or converts) src's elements into dst's memory. Shapes are compatible (same numel).
-void assign(const Tensor& dst, const Tensor& src) {
-  convert_elements(src.data_ptr(), src.dtype(), dst.data_ptr(), dst.dtype(), static_cast<std::size_t>(dst.numel()));
+// Calls fill(host_address) with dst's memory, or, for a tensor in GPU memory, with a host staging
+// buffer of dst's shape and dtype that is then copied to the device (host code never writes device memory).
+template <typename F>
+void fill_through_host(const Tensor& dst, F&& fill) {
+  if (dst.device().is_cpu()) {
+    fill(dst.data_ptr());
+    return;
+  }
+  Tensor staging = Tensor::empty(dst.shape(), dst.dtype());
+  fill(staging.data_ptr());
+  Tensor(dst).copy_from(staging);
+}
+
+// Copies (or converts) src's elements into dst's memory. Shapes are compatible (same numel). Either may
+// live in GPU memory.
+void assign(const Tensor& dst, const Tensor& src_any) {
+  const Tensor src = src_any.to(Device::cpu());  // itself when already on the host
+  fill_through_host(dst, [&](void* d) {
+    convert_elements(src.data_ptr(), src.dtype(), d, dst.dtype(), static_cast<std::size_t>(dst.numel()));
+  });
 }
 
 }  // namespace
@@ -314,11 +331,13 @@ LoadParamResult load_checkpoint_into_net(nn::Cell& net, const std::string& path,
     const Tensor& dst = targets[m.target].second;
     const CheckpointItem& item = *items[m.source];
     if (!m.convert) {
-      reader.read_into(item, dst.data_ptr());  // straight into the parameter's memory
+      fill_through_host(dst, [&](void* d) { reader.read_into(item, d); });  // straight into a host parameter
     } else {
       scratch.resize(static_cast<std::size_t>(item.nbytes));
       reader.read_into(item, scratch.data());
-      convert_elements(scratch.data(), item.dtype, dst.data_ptr(), dst.dtype(), static_cast<std::size_t>(dst.numel()));
+      fill_through_host(dst, [&](void* d) {
+        convert_elements(scratch.data(), item.dtype, d, dst.dtype(), static_cast<std::size_t>(dst.numel()));
+      });
     }
   }
   return LoadParamResult{std::move(plan.param_not_load), unused(sources, used)};

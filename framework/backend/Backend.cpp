@@ -61,6 +61,12 @@ Backend& backend_for(const Device& device) {
   return *d;
 }
 
+Backend& backend_for_inputs(std::initializer_list<const Tensor*> inputs) {
+  for (const Tensor* t : inputs)
+    if (t->defined() && !t->device().is_cpu()) return backend_for(t->device());
+  return backend_for(Device::cpu());
+}
+
 BackendScope::BackendScope(Backend& backend) : previous_(t_current) { t_current = &backend; }
 BackendScope::~BackendScope() { t_current = previous_; }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -204,6 +205,10 @@ class Backend {
 
 /// The backend framework/ops uses for tensors on `device` on this thread.
 Backend& backend_for(const Device& device);
+/// The backend for an op on these inputs: that of the first defined input in GPU memory (a GPU backend
+/// copies host inputs to its device), else backend_for(Device::cpu()). So a host batch fed to a network
+/// that lives on a GPU runs on the GPU, and a CPU backend never receives device memory.
+Backend& backend_for_inputs(std::initializer_list<const Tensor*> inputs);
 /// The shared reference backend (plain loops; the test oracle).
 Backend& reference_backend();
 /// The shared oneDNN backend.

@@ -80,7 +80,7 @@ class BinaryBackward final : public autograd::Node {
 Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b) {
   ANVIL_CHECK(a.dtype() == b.dtype(), "dtype mismatch: {} vs {}", a.desc(), b.desc());
   (void)broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
-  Backend& bk = backend_for(a.device());
+  Backend& bk = backend_for_inputs({&a, &b});
   Tensor c = bk.binary(kind, a, b);
   if (autograd::any_requires_grad({&a, &b})) {
     const bool keep = kind != BinaryKind::kAdd && kind != BinaryKind::kSub;

@@ -64,7 +64,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var})
     ANVIL_CHECK(t->defined() && t->shape() == Shape{c}, "shape mismatch: input {} has {} channels, parameter is {}",
                 x.shape().str(), c, t->desc());
-  Backend& bk = backend_for(x.device());
+  Backend& bk = backend_for_inputs({&x, &gamma, &beta});
   if (!training) {
     Tensor y = bk.batch_norm_forward_inference(x, gamma, beta, running_mean, running_var, eps);
     if (autograd::any_requires_grad({&x, &gamma, &beta}))

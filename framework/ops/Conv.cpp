@@ -67,7 +67,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   // Validates that the padded input covers the kernel (throws with the sizes otherwise).
   (void)conv_out_size(x.dim(2), w.dim(2), p.stride_h, p.pad_top, p.pad_bottom, p.dilation_h);
   (void)conv_out_size(x.dim(3), w.dim(3), p.stride_w, p.pad_left, p.pad_right, p.dilation_w);
-  Backend& bk = backend_for(x.device());
+  Backend& bk = backend_for_inputs({&x, &w, &b});
   Tensor y = bk.conv2d_forward(x, w, b, p);
   if (autograd::any_requires_grad({&x, &w, &b}))
     autograd::set_history(y, std::make_shared<Conv2dBackward>(bk, x, w, b.defined(), p), {&x, &w, &b});

@@ -37,7 +37,7 @@ Tensor embedding(const Tensor& table, const Tensor& indices, std::int64_t paddin
   const std::int64_t v = table.dim(0);
   ANVIL_CHECK(padding_idx >= -1 && padding_idx < v, "padding_idx {} is outside [0, {}) (vocab_size {}; -1 = none)",
               padding_idx, v, v);
-  Backend& bk = backend_for(table.device());
+  Backend& bk = backend_for_inputs({&table, &indices});
   Tensor y = bk.embedding_forward(table, indices);
   // Clone the indices: the caller may refill its buffer before backward runs.
   if (autograd::any_requires_grad({&table}))

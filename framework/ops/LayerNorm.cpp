@@ -38,7 +38,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   for (std::size_t i = 0; trailing && i < k; ++i) trailing = x.shape()[x.rank() - k + i] == gamma.shape()[i];
   ANVIL_CHECK(trailing, "input {} does not end with the normalized shape {} of gamma", x.shape().str(),
               gamma.shape().str());
-  Backend& bk = backend_for(x.device());
+  Backend& bk = backend_for_inputs({&x, &gamma, &beta});
   LayerNormResult r = bk.layer_norm_forward(x, gamma, beta, eps);
   Tensor y = r.y;
   if (autograd::any_requires_grad({&x, &gamma, &beta}))

@@ -61,7 +61,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined())
     ANVIL_CHECK(b.rank() == 1 && b.dim(0) == w.dim(0) && b.dtype() == w.dtype(),
                 "bias {} does not match weight {} (expected [{}])", b.desc(), w.desc(), w.dim(0));
-  Backend& bk = backend_for(x.device());
+  Backend& bk = backend_for_inputs({&x, &w, &b});
   Tensor y = bk.linear_forward(x, w, b);
   if (autograd::any_requires_grad({&x, &w, &b}))
     autograd::set_history(y, std::make_shared<LinearBackward>(bk, x, w, b.defined()), {&x, &w, &b});
@@ -76,7 +76,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   ANVIL_CHECK(ka == kb, "inner dimensions differ: {}{} x {}{}", a.shape().str(), trans_a ? "ᵀ" : "",
               b.shape().str(), trans_b ? "ᵀ" : "");
   ANVIL_CHECK(a.dtype() == b.dtype(), "dtype mismatch: {} vs {}", a.desc(), b.desc());
-  Backend& bk = backend_for(a.device());
+  Backend& bk = backend_for_inputs({&a, &b});
   Tensor c = bk.matmul(a, b, trans_a, trans_b);
   if (autograd::any_requires_grad({&a, &b}))
     autograd::set_history(c, std::make_shared<MatmulBackward>(bk, a, b, trans_a, trans_b), {&a, &b});

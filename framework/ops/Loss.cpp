@@ -42,7 +42,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, const s
               "labels {} do not match logits {} (expected [{}])", labels.desc(), logits.desc(), logits.dim(0));
   ANVIL_CHECK(labels.dtype() == DType::kI32 || labels.dtype() == DType::kI64, "labels must be int32 or int64, got {}",
               labels.desc());
-  Backend& bk = backend_for(logits.device());
+  Backend& bk = backend_for_inputs({&logits, &labels});
   SoftmaxCrossEntropyResult r = bk.softmax_cross_entropy_forward(logits, labels);
   Tensor per_sample = r.loss;
   if (autograd::any_requires_grad({&logits}))
@@ -142,9 +142,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, const Tensor& wei
   // mask [N, C]: weight[y_n] at (n, y_n), 0 elsewhere and on ignored rows; l_n = -Σ_c log_probs ⊙ mask.
   std::vector<double> mask(static_cast<std::size_t>(n * c), 0.0);
   double total = 0.0;
+  const std::vector<std::int64_t> ys = labels.to_vector<std::int64_t>();  // host copy (labels may be on a GPU)
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t y = labels.dtype() == DType::kI32 ? static_cast<std::int64_t>(labels.data<std::int32_t>()[i])
-                                                         : labels.data<std::int64_t>()[i];
+    const std::int64_t y = ys[static_cast<std::size_t>(i)];
     if (y == ignore_index) continue;
     ANVIL_CHECK(y >= 0 && y < c, "label at index {} is {}, outside the valid range [0, {}) of {} classes", i, y, c, c);
     mask[static_cast<std::size_t>(i * c + y)] = w[static_cast<std::size_t>(y)];

@@ -9,8 +9,10 @@
 // clip_grad_value (framework/train/Model.h), after loss-scale unscaling and accumulation averaging.
 //
 // Every function works on the gradients (Tensor::grad()) of the given parameters, in place; parameters
-// without a gradient are skipped. Gradients must be host (CPU) float32 or float64 tensors; other
-// dtypes or devices throw anvil::Error naming the parameter. Sums are taken in double.
+// without a gradient are skipped. Gradients must be float32 or float64 (anvil::Error naming the
+// parameter otherwise). Host gradients are summed in double; gradients in GPU memory are squared,
+// summed and scaled by their device's backend (only the per-tensor sum comes back to the host), except
+// clip_grad_value, which clamps a GPU gradient through a host copy.
 #pragma once
 
 #include "framework/tensor/Tensor.h"

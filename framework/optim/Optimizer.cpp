@@ -159,7 +159,9 @@ std::size_t Optimizer::add_slot(const std::string& prefix) {
   Slot s;
   s.prefix = prefix;
   s.buffers.reserve(params_.size());
-  for (const auto& [name, p] : params_) s.buffers.push_back(Tensor::zeros(p.shape(), p.dtype()));
+  // On the parameter's device: a network moved to a GPU before the optimizer is built gets its state
+  // there at once (a backend also adopts host state at the first update).
+  for (const auto& [name, p] : params_) s.buffers.push_back(Tensor::zeros(p.shape(), p.dtype()).to(p.device()));
   slots_.push_back(std::move(s));
   return slots_.size() - 1;
 }

@@ -74,8 +74,10 @@ class Tensor {
   std::string desc() const;
 
   // ---- data access (host) ----
+  /// Address of the first element, in the memory of device(): a device address for a GPU tensor.
   void* data_ptr() const;
-  /// Typed pointer; throws anvil::Error when T does not match dtype().
+  /// Typed host pointer; throws anvil::Error when T does not match dtype() or when the tensor lives on a
+  /// GPU (host code must not dereference device memory: copy with to(Device::cpu()) or use to_vector()).
   template <typename T>
   T* data() const;
   /// Value of a one-element tensor as double; throws otherwise.
@@ -127,7 +129,8 @@ class Tensor {
   /// unchanged when it already lives there. Host <-> GPU copies go through pinned staging buffers.
   /// Throws anvil::Error "... Anvil was built without the CUDA backend" for a GPU in a CPU-only build.
   /// Host-side accessors item(), to_vector(), clone() and copy_from() also work on device tensors
-  /// (they copy through the host); data_ptr()/data<T>() of a device tensor is a device address.
+  /// (they copy through the host); data_ptr() of a device tensor is a device address, and data<T>()
+  /// of one throws.
   Tensor to(const Device& device) const;
   /// to(default_device()) — the device chosen with anvil::set_context (framework/core/Context.h).
   Tensor to_default_device() const;
@@ -144,6 +147,9 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 template <typename T>
 T* Tensor::data() const {
   ANVIL_CHECK(dtype_of<T>() == dtype(), "tensor {} accessed as {}", desc(), dtype_name(dtype_of<T>()));
+  ANVIL_CHECK(device().is_cpu(),
+              "tensor {} lives on {}: data<T>() gives host access only (copy it with to(Device::cpu()) or to_vector())",
+              desc(), device().str());
   return static_cast<T*>(data_ptr());
 }
 

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <set>
@@ -35,9 +34,8 @@ void check_against(const std::string& name, const Tensor& ckpt, const Tensor& mo
                             shape_str(model.shape().dims())));
 }
 
-void assign(const Tensor& dst, const Tensor& src) {
-  if (dst.nbytes()) std::memcpy(dst.data_ptr(), src.data_ptr(), dst.nbytes());
-}
+// dst may be a variable in GPU memory; src is a host tensor read from the directory (same dtype and shape).
+void assign(const Tensor& dst, const Tensor& src) { Tensor(dst).copy_from(src); }
 
 bool is_train_step(const std::string& n) { return n.rfind("System-Train-TrainStep", 0) == 0; }
 
@@ -109,7 +107,7 @@ LoadReport CheckPoint::load(const std::string& path, const LoadOptions& options)
   // Phase 2: assign, then initialize the missing ones with the warning line.
   for (auto& [v, t] : staged) {
     assign(v->tensor, t);
-    if (options.reset_train_step && is_train_step(v->name)) std::memset(v->tensor.data_ptr(), 0, v->tensor.nbytes());
+    if (options.reset_train_step && is_train_step(v->name)) Tensor(v->tensor).fill_(0.0);
     rep.loaded.push_back(v->name);
   }
   for (auto* v : missing) {

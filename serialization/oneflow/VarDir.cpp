@@ -707,7 +707,7 @@ void save_variable_directory(const std::string& path, const NamedTensors& tensor
   try {
     for (std::size_t k = 0; k < tensors.size(); ++k) {
       const auto& [name, t0] = tensors[k];
-      Tensor t = t0;
+      const Tensor t = t0.to(Device::cpu());  // a variable in GPU memory is written from a host copy
       std::string d = join(tmp, name);
       make_dir(d);
       write_file_synced(join(d, "out"), t.nbytes() ? t.data_ptr() : nullptr, t.nbytes(), options.durable);

@@ -96,6 +96,12 @@ ExportInfo export_onnx(nn::Cell& net, const std::vector<Tensor>& inputs, const s
     ANVIL_EXPORT_CHECK(x.defined(), "sample input is undefined");
     ANVIL_EXPORT_CHECK(x.device().is_cpu(), "sample input {} is not in host memory", x.desc());
   }
+  // Export traces a forward pass on the host and streams the weights from host memory.
+  for (const auto& [name, t] : net.state_dict())
+    ANVIL_EXPORT_CHECK(t.device().is_cpu(),
+                       "parameter '{}' {} is on {}: export runs on the host; move the network there first with "
+                       "Cell::to(Device::cpu())",
+                       name, t.desc(), t.device().str());
   ANVIL_EXPORT_CHECK(!file_name.empty(), "file_name is empty");
   check_cells(net, o);
 

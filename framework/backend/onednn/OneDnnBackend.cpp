@@ -120,13 +120,19 @@ tag plain_tag(std::size_t rank) {
 
 md plain_md(const dims& d) { return md(d, dt::f32, plain_tag(d.size())); }
 
+// True when every defined tensor is a non-empty float32 host tensor (the oneDNN path); anything else
+// goes to the reference backend, which also gives the errors for tensors in GPU memory.
 bool all_f32(std::initializer_list<const Tensor*> ts) {
   for (const Tensor* t : ts)
-    if (t->defined() && (t->dtype() != DType::kF32 || t->numel() == 0)) return false;
+    if (t->defined() && (t->dtype() != DType::kF32 || t->numel() == 0 || !t->device().is_cpu())) return false;
   return true;
 }
 
-void* ptr(const Tensor& t) { return t.data_ptr(); }
+void* ptr(const Tensor& t) {
+  ANVIL_CHECK(t.device().is_cpu(), "tensor {} is on {}; the oneDNN backend computes on host memory only", t.desc(),
+              t.device().str());
+  return t.data_ptr();
+}
 
 // Mixed precision (ComputePrecision.h): conv / matmul / linear use bf16 operands, f32 accumulation
 // and f32 outputs when this thread asks for bf16.
