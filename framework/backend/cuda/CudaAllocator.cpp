@@ -18,27 +18,44 @@ constexpr std::size_t kSmallStep = 512;
 constexpr std::size_t kLargeStep = std::size_t{1} << 20;
 constexpr std::size_t kStagingChunk = std::size_t{64} << 20;  // largest pinned staging buffer
 
+// A cached block and the stream of the thread that freed it: work queued there may still use it.
+struct FreeBlock {
+  void* p = nullptr;
+  cudaStream_t stream = nullptr;  // null: no pending work is known (see `unknown`)
+  bool unknown = false;           // freed by a thread without a stream for the device: wait for the device
+};
+
 class CachingAllocator {
  public:
   void* allocate(std::size_t bucket, int device) {
+    cudaStream_t s = handles(device).stream();  // also makes `device` current
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto& list = free_[{device, bucket}];
       if (!list.empty()) {
-        void* p = list.back();
-        list.pop_back();
+        // Prefer a block last used in this stream's order (or by no pending work): no wait needed.
+        std::size_t k = list.size() - 1;
+        for (std::size_t i = list.size(); i-- > 0;)
+          if (list[i].stream == s || (!list[i].stream && !list[i].unknown)) {
+            k = i;
+            break;
+          }
+        const FreeBlock b = list[k];
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(k));
+        // Under the lock: the freeing thread's stream cannot be destroyed meanwhile (forget_stream).
+        order_after_release(b, s);
         ++stats_.cache_hits;
         stats_.bytes_cached -= bucket;
         stats_.bytes_in_use += bucket;
-        return p;
+        return b.p;
       }
     }
-    ANVIL_CUDA_CHECK(cudaSetDevice(device));
     void* p = nullptr;
     cudaError_t st = cudaMalloc(&p, bucket);
     if (st == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
       release_cached();
+      ANVIL_CUDA_CHECK(cudaSetDevice(device));  // release_cached visited every device
       st = cudaMalloc(&p, bucket);
     }
     ANVIL_CUDA_CHECK(st);
@@ -54,14 +71,23 @@ class CachingAllocator {
   }
 
   void release(void* p, std::size_t bucket, int device) {
+    const cudaStream_t s = stream_if_created(device);
     std::lock_guard<std::mutex> lock(mu_);
-    free_[{device, bucket}].push_back(p);
+    free_[{device, bucket}].push_back(FreeBlock{p, s, s == nullptr});
     stats_.bytes_in_use -= bucket;
     stats_.bytes_cached += bucket;
   }
 
+  // The stream is being destroyed after a synchronisation: its blocks have no pending work any more.
+  void forget_stream(cudaStream_t s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, list] : free_)
+      for (FreeBlock& b : list)
+        if (b.stream == s) b.stream = nullptr;
+  }
+
   void release_cached() {
-    std::map<std::pair<int, std::size_t>, std::vector<void*>> drained;
+    std::map<std::pair<int, std::size_t>, std::vector<FreeBlock>> drained;
     {
       std::lock_guard<std::mutex> lock(mu_);
       drained.swap(free_);
@@ -76,7 +102,7 @@ class CachingAllocator {
         continue;
       }
       cudaDeviceSynchronize();  // blocks may still be read by queued work
-      for (void* p : list) cudaFree(p);  // at exit the runtime may be unloading: errors are ignored
+      for (const FreeBlock& b : list) cudaFree(b.p);  // at exit the runtime may be unloading: errors are ignored
     }
     (void)cudaGetLastError();
   }
@@ -87,12 +113,29 @@ class CachingAllocator {
   }
   void reset_stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    stats_.cuda_malloc_calls = stats_.cache_hits = stats_.cuda_free_calls = 0;
+    stats_.cuda_malloc_calls = stats_.cache_hits = stats_.cuda_free_calls = stats_.cross_stream_waits = 0;
   }
 
  private:
+  // Makes work queued on stream `s` after now wait for whatever used block `b` before it was freed.
+  void order_after_release(const FreeBlock& b, cudaStream_t s) {
+    if (b.stream == s || (!b.stream && !b.unknown)) return;
+    ++stats_.cross_stream_waits;
+    if (b.unknown) {
+      ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+      return;
+    }
+    // Everything queued on the freeing stream so far includes the block's last uses.
+    cudaEvent_t ev = nullptr;
+    ANVIL_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    const cudaError_t rec = cudaEventRecord(ev, b.stream);
+    const cudaError_t wait = rec == cudaSuccess ? cudaStreamWaitEvent(s, ev, 0) : rec;
+    cudaEventDestroy(ev);  // released once the event completes
+    ANVIL_CUDA_CHECK(wait);
+  }
+
   std::mutex mu_;
-  std::map<std::pair<int, std::size_t>, std::vector<void*>> free_;
+  std::map<std::pair<int, std::size_t>, std::vector<FreeBlock>> free_;
   AllocatorStats stats_;
   bool exit_hook_registered_ = false;
 };
@@ -173,20 +216,27 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
     std::memmove(dst, src, nbytes);
     return;
   }
+  if (!dst_device.is_cpu() && !src_device.is_cpu()) {
+    if (dst_device.index == src_device.index) {
+      // Same device: queued on this thread's stream, after this thread's work; no wait (clones of
+      // gradients and activations stay asynchronous).
+      ANVIL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, handles(dst_device.index).stream()));
+      return;
+    }
+    // Across GPUs: wait for the source device's work (any thread), then copy on the destination's stream.
+    ANVIL_CUDA_CHECK(cudaSetDevice(src_device.index));
+    ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+    cudaStream_t stream = handles(dst_device.index).stream();
+    ANVIL_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, nbytes, stream));
+    ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return;
+  }
   const int dev = dst_device.is_cpu() ? src_device.index : dst_device.index;
   cudaStream_t stream = handles(dev).stream();
   // Reads of device memory may follow work queued by another thread on its own stream (e.g. an async
   // checkpoint writer copying parameters the training thread updates): wait for the whole device first.
   // In single-threaded training this costs what the stream synchronisation below costs anyway.
   if (!src_device.is_cpu()) ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
-  if (!dst_device.is_cpu() && !src_device.is_cpu()) {
-    if (dst_device.index == src_device.index)
-      ANVIL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream));
-    else
-      ANVIL_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, nbytes, stream));
-    ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
-    return;
-  }
   auto* d = static_cast<char*>(dst);
   const auto* s = static_cast<const char*>(src);
   for (std::size_t done = 0; done < nbytes;) {
@@ -204,6 +254,8 @@ void copy_bytes(void* dst, const Device& dst_device, const void* src, const Devi
     done += n;
   }
 }
+
+void forget_stream(cudaStream_t stream) { allocator().forget_stream(stream); }
 
 DeviceMemory& cuda_device_memory() {
   static CudaDeviceMemory m;

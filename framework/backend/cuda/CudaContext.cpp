@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 
+#include "framework/backend/cuda/CudaAllocator.h"
 #include "framework/backend/cuda/CudaCheck.h"
 
 namespace anvil::cuda {
@@ -48,20 +49,47 @@ DeviceHandles::DeviceHandles(DeviceHandles&& o) noexcept
 
 DeviceHandles::~DeviceHandles() {
   // Errors are ignored here: destructors must not throw, and at process exit the runtime may be gone.
+  if (cudaSetDevice(device_) != cudaSuccess) (void)cudaGetLastError();  // the handles' own device
   if (cublas_) cublasDestroy(cublas_);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (stream_) {
     cudaStreamSynchronize(stream_);
+    forget_stream(stream_);
     cudaStreamDestroy(stream_);
   }
 }
 
+namespace {
+
+// This thread's handles, one per device. Reached through a plain pointer so that code running while
+// thread-local objects are destroyed (a Storage deleter, say) can tell that they are gone.
+struct PerThreadHandles {
+  std::map<int, std::unique_ptr<DeviceHandles>> by_device;
+  ~PerThreadHandles();
+};
+thread_local PerThreadHandles* t_handles = nullptr;
+PerThreadHandles::~PerThreadHandles() {
+  by_device.clear();
+  t_handles = nullptr;
+}
+
+}  // namespace
+
 DeviceHandles& handles(int device) {
-  thread_local std::map<int, std::unique_ptr<DeviceHandles>> per_thread;
-  auto it = per_thread.find(device);
-  if (it == per_thread.end()) it = per_thread.emplace(device, std::make_unique<DeviceHandles>(device)).first;
-  else ANVIL_CUDA_CHECK(cudaSetDevice(device));
+  thread_local PerThreadHandles per_thread;
+  t_handles = &per_thread;
+  auto it = per_thread.by_device.find(device);
+  if (it == per_thread.by_device.end())
+    it = per_thread.by_device.emplace(device, std::make_unique<DeviceHandles>(device)).first;
+  else
+    ANVIL_CUDA_CHECK(cudaSetDevice(device));
   return *it->second;
+}
+
+cudaStream_t stream_if_created(int device) {
+  if (!t_handles) return nullptr;
+  const auto it = t_handles->by_device.find(device);
+  return it == t_handles->by_device.end() ? nullptr : it->second->stream();
 }
 
 }  // namespace anvil::cuda

@@ -40,5 +40,8 @@ class DeviceHandles {
 /// Makes `device` current on this thread (cudaSetDevice, checked) and returns this thread's handles
 /// for it, creating them once.
 DeviceHandles& handles(int device);
+/// This thread's stream for `device`, or null when the thread has none (never used the device, or its
+/// handles are already destroyed at thread exit). Creates nothing.
+cudaStream_t stream_if_created(int device);
 
 }  // namespace anvil::cuda
