@@ -3,7 +3,9 @@
 // LossMonitor every 200 steps, TimeMonitor, and the test accuracy after every epoch.
 //
 //   train_lenet [--epochs 3] [--batch-size 64] [--lr 0.01] [--momentum 0.9] [--data-dir DIR]
-//               [--limit N] [--seed S] [--save FILE]
+//               [--limit N] [--seed S] [--save FILE] [--device-target CPU|GPU] [--device-id 0]
+// --device-target GPU (CUDA builds): set_context moves the network to the GPU when fit starts, and the
+// loaders copy each batch to it ahead of the step.
 // --save writes the trained network and optimizer state as a MindSpore .ckpt (make demo then exports
 // it to ONNX with `anvil export --verify`).
 //
@@ -23,6 +25,7 @@
 #include "callbacks/LossMonitor.h"
 #include "examples/Flags.h"
 #include "callbacks/TimeMonitor.h"
+#include "framework/core/Context.h"
 #include "framework/core/Random.h"
 #include "framework/data/DataLoader.h"
 #include "framework/data/MnistDataset.h"
@@ -45,6 +48,8 @@ struct Args {
   std::int64_t limit = 0;
   std::uint64_t seed = 1;
   std::string save;  // empty: do not save
+  std::string device_target = "CPU";
+  int device_id = 0;
 };
 
 Args parse(int argc, char** argv) {
@@ -58,6 +63,8 @@ Args parse(int argc, char** argv) {
   flags.add("--seed", a.seed);
   flags.add("--save", a.save);
   flags.add("--data-dir", a.data_dir);
+  flags.add("--device-target", a.device_target);
+  flags.add("--device-id", a.device_id);
   flags.parse(argc, argv);
   if (a.epochs < 1 || a.batch_size < 1 || a.limit < 0) flags.usage("epochs, batch size must be >= 1, limit >= 0", 2);
   return a;
@@ -69,6 +76,7 @@ int main(int argc, char** argv) {
   using namespace anvil;
   const Args args = parse(argc, argv);
   try {
+    set_context({.device_target = args.device_target, .device_id = args.device_id});
     auto train_set = load_fashion_mnist(MnistOptions{.dir = args.data_dir, .split = "train", .pad_to = 32,
                                                      .limit = args.limit});
     auto test_set = load_fashion_mnist(MnistOptions{.dir = args.data_dir, .split = "test", .pad_to = 32});
@@ -76,8 +84,9 @@ int main(int argc, char** argv) {
               << train_set->images_path() << ")\n";
 
     DataLoader train_loader(train_set, DataLoaderOptions{.batch_size = args.batch_size, .shuffle = true,
-                                                         .seed = args.seed});
-    DataLoader test_loader(test_set, DataLoaderOptions{.batch_size = 1000, .shuffle = false});
+                                                         .seed = args.seed, .device = default_device()});
+    DataLoader test_loader(test_set,
+                           DataLoaderOptions{.batch_size = 1000, .shuffle = false, .device = default_device()});
 
     Generator init(args.seed);
     auto net = std::make_shared<models::LeNet5>(10, 1, &init);

@@ -9,6 +9,7 @@
 
 #include "framework/autograd/Engine.h"
 #include "framework/autograd/GradMode.h"
+#include "framework/core/Context.h"
 #include "framework/core/Error.h"
 #include "framework/core/Log.h"
 #include "framework/data/DataLoader.h"
@@ -95,6 +96,16 @@ Model::Model(std::shared_ptr<nn::Cell> network, std::shared_ptr<nn::LossCell> lo
 
 Model::~Model() = default;
 
+void Model::place_on_context_device() {
+  const Device target = default_device();
+  if (target.is_cpu()) return;
+  for (const auto& [name, t] : network_->state_dict())
+    if (!t.device().is_cpu()) return;  // already placed by the program: leave it where it is
+  log(LogLevel::kInfo, fmt::format("Model: moving the network to {} (set_context device_target)", target.str()));
+  network_->to(target);
+  if (loss_fn_) loss_fn_->to(target);
+}
+
 Tensor Model::train_step(const Batch& batch) {
   if (!loss_fn_) throw Error("Model::train_step: the Model has no loss_fn");
   if (!optimizer_) throw Error("Model::train_step: the Model has no optimizer");
@@ -178,6 +189,7 @@ void Model::run_train(const char* who, int epoch, DataLoader& train_dataset, Dat
   if (valid_frequency < 1)
     throw Error(fmt::format("{}: valid_frequency must be >= 1, got {}", who, valid_frequency));
   CallbackList list(std::move(callbacks));  // a null callback is an argument error
+  place_on_context_device();
   // Pre-train hooks: they may request a resume (Model::resume_from) before the start is computed. A
   // failure here propagates at once (nothing has begun) and drops a pending resume request.
   try {
@@ -328,6 +340,7 @@ void Model::fit_eval(DataLoader& dataset, CallbackList& list, CallbackParams& p,
 
 std::map<std::string, double> Model::eval(DataLoader& valid_dataset, std::vector<std::shared_ptr<Callback>> callbacks) {
   CallbackList list(std::move(callbacks));
+  place_on_context_device();
   CallbackParams p;
   p.model = this;
   p.network = network_.get();
@@ -409,6 +422,7 @@ std::map<std::string, double> Model::run_eval(DataLoader& dataset, CallbackList&
 }
 
 Tensor Model::predict(const Tensor& input) {
+  place_on_context_device();
   network_->set_train(false);
   NoGradGuard no_grad;
   ComputePrecisionScope amp(compute_precision_for(options_.amp_level));

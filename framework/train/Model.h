@@ -98,6 +98,9 @@ class Model {
   /// for a Model used only for eval()/predict() (train, fit and train_step then throw; eval computes no
   /// loss). `metrics` are reported by eval() and fit(), under Metric::name().
   /// `options`: amp level, loss scaling, accumulation and clipping (ModelOptions).
+  /// Devices: after anvil::set_context({.device_target = "GPU"}), train/fit/eval/predict move a network
+  /// that is entirely in host memory (and the loss cell) to that GPU; batches may stay in host memory
+  /// (ops copy them to the network's device) or come from a DataLoader with `device` set (overlapped).
   /// Errors: anvil::Error when network is null, a metric is null, two metrics share a name, a Loss
   /// metric is given without a loss_fn, or an option is invalid (unknown amp_level, accumulate_steps
   /// < 1, negative or non-finite clip values).
@@ -226,6 +229,9 @@ class Model {
   std::string summary(const Tensor& sample) const;
 
  private:
+  // set_context(GPU): a network whose parameters are all in host memory moves to the context's device
+  // (with the loss cell) when train, fit, eval or predict starts; a network the program placed stays.
+  void place_on_context_device();
   void run_train(const char* who, int epoch, DataLoader& train_dataset, DataLoader* valid_dataset,
                  std::vector<std::shared_ptr<Callback>> callbacks, int valid_frequency, int initial_epoch);
   // One evaluation pass; `in_fit` selects fit's behaviour (eval_results, no on_exception: the
