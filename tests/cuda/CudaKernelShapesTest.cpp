@@ -1,7 +1,7 @@
 // CUDA kernels on the shapes that exercise their work splits and edge cases, against the reference backend (the
 // oracle): batch norm's two-stage (channel x chunk) reduction with many chunks, odd sizes and 2-D [N, C] input; layer
 // norm backward with no rows; softmax cross entropy with no classes; the flat (same-shape / trailing-broadcast) and
-// general paths of the binary ops.
+// general paths of the binary ops; the reduce fast paths.
 //
 // Tests whose name ends in _CUDA need a GPU and skip (GTEST_SKIP "no CUDA device: ...") without one.
 //
@@ -217,6 +217,51 @@ TEST_F(CudaKernelShapes, BinarySameShapeAndBroadcastPaths_CUDA) {
     EXPECT_TRUE(std::isnan(gpu().binary(k, dev(n), dev(o)).to_vector<float>()[0]));
     EXPECT_TRUE(std::isnan(gpu().binary(k, dev(o), dev(n)).to_vector<float>()[0]));
     EXPECT_EQ(gpu().binary(k, dev(o), dev(n)).to_vector<float>()[1], 1.0f);
+  }
+}
+
+// Reductions on the inner path ([out_n, count], a warp per output), the outer path ([count, out_n], a thread
+// per column), with count == 1, and on the general path, every kind, float32 and float64; NaN propagation on
+// the fast paths; bitwise repeatability.
+TEST_F(CudaKernelShapes, ReduceInnerOuterAndGeneralPaths_CUDA) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {Shape{50, 64, 9}, Shape{50, 64, 1}},    // inner
+      {Shape{3000, 70}, Shape{3000, 1}},       // inner
+      {Shape{40, 1, 33}, Shape{40, 1, 1}},     // inner, size-1 dim in between
+      {Shape{9, 50, 64}, Shape{1, 50, 64}},    // outer
+      {Shape{700, 300}, Shape{1, 300}},        // outer
+      {Shape{2, 3, 400}, Shape{1, 1, 400}},    // outer, two reduced dims
+      {Shape{500, 1}, Shape{500, 1}},          // nothing reduced (count == 1)
+      {Shape{6, 400, 2}, Shape{6, 1, 2}},      // general
+      {Shape{4, 5, 300}, Shape{4, 5, 1}},      // inner layout, few outputs: general
+      {Shape{100000}, Shape{1}},               // single output: general
+      {Shape{30, 70}, Shape{1, 70}}};          // outer layout, few outputs: general
+  for (DType dt : {DType::kF32, DType::kF64})
+    for (const auto& [xs, os] : cases)
+      for (ReduceKind k : {ReduceKind::kSum, ReduceKind::kMean, ReduceKind::kMax, ReduceKind::kMin}) {
+        const Tensor x = uniform(xs, gen, -1, 1, dt);
+        SCOPED_TRACE(x.desc() + " -> " + os.str() + " kind " + std::to_string(static_cast<int>(k)));
+        const Tensor g = gpu().reduce(k, dev(x), os);
+        EXPECT_TRUE(close(g, ref.reduce(k, x, os), tol_for(dt)));
+        EXPECT_TRUE(same_bits(g, gpu().reduce(k, dev(x), os)));
+      }
+  // A NaN makes max/min (and sum) NaN on both fast paths.
+  std::vector<float> v(64 * 40, 0.5f);
+  v[5 * 40 + 7] = std::nanf("");  // row 5, column 7 of [64, 40]
+  const Tensor x = Tensor::from_vector(v, Shape{64, 40});
+  for (ReduceKind k : {ReduceKind::kSum, ReduceKind::kMax, ReduceKind::kMin}) {
+    const std::vector<float> rows = gpu().reduce(k, dev(x), Shape{64, 1}).to_vector<float>();  // inner
+    EXPECT_TRUE(std::isnan(rows[5]));
+    EXPECT_FALSE(std::isnan(rows[4]));
+  }
+  const Tensor xt = Tensor::from_vector(std::vector<float>(3 * 300, 0.25f), Shape{3, 300});
+  std::vector<float> w = xt.to_vector<float>();
+  w[2 * 300 + 299] = std::nanf("");
+  const Tensor xn = Tensor::from_vector(w, Shape{3, 300});
+  for (ReduceKind k : {ReduceKind::kSum, ReduceKind::kMax, ReduceKind::kMin}) {
+    const std::vector<float> cols = gpu().reduce(k, dev(xn), Shape{1, 300}).to_vector<float>();  // outer
+    EXPECT_TRUE(std::isnan(cols[299]));
+    EXPECT_FALSE(std::isnan(cols[298]));
   }
 }
 

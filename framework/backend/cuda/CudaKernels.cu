@@ -194,6 +194,50 @@ __global__ void k_reduce(int kind, const T* x, T* y, i64 out_n, i64 count, Dims 
   }
 }
 
+// Reduction steps shared by the fast paths below, with k_reduce's semantics: double accumulation, a NaN
+// anywhere makes max/min NaN, mean of nothing is NaN.
+__device__ double red_init(int kind) { return (kind == 2) ? -d_inf() : (kind == 3) ? d_inf() : 0.0; }
+__device__ double red_step(int kind, double acc, double v) {
+  if (kind <= 1) return acc + v;
+  if (kind == 2) return (v > acc || isnan(v)) ? (isnan(acc) ? acc : v) : acc;
+  return (v < acc || isnan(v)) ? (isnan(acc) ? acc : v) : acc;
+}
+__device__ double red_combine(int kind, double a, double b) {
+  if (kind <= 1) return a + b;
+  if (isnan(a) || isnan(b)) return d_nan();
+  return kind == 2 ? (a > b ? a : b) : (a < b ? a : b);
+}
+__device__ double red_final(int kind, double v, i64 count) {
+  return kind == 1 ? (count > 0 ? v / static_cast<double>(count) : d_nan()) : v;
+}
+
+// x viewed as [out_n, count] (reduced dims trailing): one warp per output (a warp-uniform loop), lanes
+// stride the contiguous row, then a fixed shuffle tree (deterministic).
+template <typename T>
+__global__ void k_reduce_inner(int kind, const T* x, T* y, i64 out_n, i64 count) {
+  const int lane = static_cast<int>(threadIdx.x & 31u);
+  const i64 warp = (blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x) / 32;
+  const i64 warps = static_cast<i64>(gridDim.x) * blockDim.x / 32;
+  for (i64 o = warp; o < out_n; o += warps) {
+    const T* xr = x + o * count;
+    double acc = red_init(kind);
+    for (i64 j = lane; j < count; j += 32) acc = red_step(kind, acc, static_cast<double>(xr[j]));
+    for (int off = 16; off > 0; off >>= 1) acc = red_combine(kind, acc, __shfl_down_sync(0xffffffffu, acc, off));
+    if (lane == 0) y[o] = static_cast<T>(red_final(kind, acc, count));
+  }
+}
+
+// x viewed as [count, out_n] (reduced dims leading): one thread per output column, rows in order
+// (coalesced across the warp, deterministic).
+template <typename T>
+__global__ void k_reduce_outer(int kind, const T* x, T* y, i64 out_n, i64 count) {
+  ANVIL_GRID_STRIDE(o, out_n) {
+    double acc = red_init(kind);
+    for (i64 r = 0; r < count; ++r) acc = red_step(kind, acc, static_cast<double>(x[r * out_n + o]));
+    y[o] = static_cast<T>(red_final(kind, acc, count));
+  }
+}
+
 template <typename T>
 __global__ void k_add_bias(T* y, const T* b, i64 outer, i64 c, i64 inner) {
   ANVIL_GRID_STRIDE(i, outer * c * inner) {
@@ -731,11 +775,38 @@ void binary(int kind, const T* a, const T* b, T* c, const Dims& dims, i64 n, cud
   check_launch();
 }
 
+namespace {
+// Whether the dims of size > 1 are all kept before all reduced ([out_n, count], inner) and/or all
+// reduced before all kept ([count, out_n], outer); x is contiguous, so those are plain 2-D views.
+void reduce_layout(const Dims& out, const Dims& red, bool& inner, bool& outer) {
+  bool seen_kept = false, seen_red = false;
+  inner = outer = true;
+  for (int d = 0; d < out.rank; ++d) {
+    if (out.d[d] > 1) {
+      if (seen_red) inner = false;
+      seen_kept = true;
+    }
+    if (red.d[d] > 1) {
+      if (seen_kept) outer = false;
+      seen_red = true;
+    }
+  }
+}
+}  // namespace
+
 template <typename T>
 void reduce(int kind, const T* x, T* y, i64 out_n, i64 count, const Dims& out, const Dims& red, cudaStream_t s) {
   if (out_n == 0) return;
-  const i64 blocks = out_n < 65535LL * 32 ? out_n : 65535LL * 32;
-  k_reduce<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(kind, x, y, out_n, count, out, red);
+  bool inner = false, outer = false;
+  if (count > 0 && out_n > 1) reduce_layout(out, red, inner, outer);
+  if (outer && (count == 1 || out_n >= 256)) {
+    k_reduce_outer<T><<<grid_for(out_n), kThreads, 0, s>>>(kind, x, y, out_n, count);
+  } else if (inner && out_n >= 32) {
+    k_reduce_inner<T><<<grid_for(out_n * 32), kThreads, 0, s>>>(kind, x, y, out_n, count);
+  } else {
+    const i64 blocks = out_n < 65535LL * 32 ? out_n : 65535LL * 32;
+    k_reduce<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(kind, x, y, out_n, count, out, red);
+  }
   check_launch();
 }
 

@@ -34,6 +34,8 @@ template <typename T>
 void binary(int kind, const T* a, const T* b, T* c, const Dims& dims, std::int64_t n, cudaStream_t s);
 /// out: dims.d = output dims (1 where reduced), dims.s0 = x strides for those dims (0 where reduced);
 /// red: red.d = reduced dims (1 where kept), red.s0 = x strides. count = elements folded per output.
+/// x contiguous viewed as [out_n, count] (a warp per output) or [count, out_n] (a thread per column) takes
+/// a fast path when there are enough outputs; otherwise a block per output. All deterministic.
 template <typename T>
 void reduce(int kind, const T* x, T* y, std::int64_t out_n, std::int64_t count, const Dims& out, const Dims& red,
             cudaStream_t s);
