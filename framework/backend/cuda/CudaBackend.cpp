@@ -945,11 +945,14 @@ BatchNormTrainResult CudaBackend::batch_norm_forward_training(const Tensor& x_in
   r.y = empty(x.shape(), x.dtype());
   r.mean = empty(Shape{g.c}, x.dtype());
   r.var = empty(Shape{g.c}, x.dtype());
+  // Per-(channel, chunk) partials of the two-stage reduction (cached allocator: no cudaMalloc once warm;
+  // releasing it at return is safe, later work on this stream runs after the kernels that use it).
+  const Tensor ws = empty(Shape{kernels::bn_workspace_doubles(g.n, g.c, g.hw)}, DType::kF64);
   cudaStream_t s = handles(index_).stream();
   dispatch(x.dtype(), [&](auto z) {
     using T = decltype(z);
     kernels::bn_forward_training<T>(ptr<T>(x), ptr<T>(gamma), ptr<T>(beta), ptr<T>(r.y), ptr<T>(r.mean),
-                                    ptr<T>(r.var), g.n, g.c, g.hw, eps, s);
+                                    ptr<T>(r.var), g.n, g.c, g.hw, eps, ptr<double>(ws), s);
   });
   return r;
 }
@@ -994,11 +997,12 @@ BatchNormGrads CudaBackend::batch_norm_backward(const Tensor& dy_in, const Tenso
   r.dx = empty(x.shape(), x.dtype());
   r.dgamma = empty(Shape{g.c}, x.dtype());
   r.dbeta = empty(Shape{g.c}, x.dtype());
+  const Tensor ws = empty(Shape{kernels::bn_workspace_doubles(g.n, g.c, g.hw)}, DType::kF64);  // as in forward
   cudaStream_t s = handles(index_).stream();
   dispatch(x.dtype(), [&](auto z) {
     using T = decltype(z);
     kernels::bn_backward<T>(ptr<T>(dy), ptr<T>(x), ptr<T>(gamma), ptr<T>(mean), ptr<T>(var), ptr<T>(r.dx),
-                            ptr<T>(r.dgamma), ptr<T>(r.dbeta), g.n, g.c, g.hw, eps, s);
+                            ptr<T>(r.dgamma), ptr<T>(r.dbeta), g.n, g.c, g.hw, eps, ptr<double>(ws), s);
   });
   return r;
 }

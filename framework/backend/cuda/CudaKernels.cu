@@ -13,12 +13,45 @@ namespace {
 
 using i64 = std::int64_t;
 constexpr int kThreads = 256;
-constexpr int kBnThreads = 1024;  // batch norm: one block per channel, so make each block wide
+constexpr int kBnThreads = 1024;  // layer norm: a block per row (looped), so make each block wide
 
 unsigned grid_for(i64 n) {
   i64 b = (n + kThreads - 1) / kThreads;
   if (b > 65535LL * 32) b = 65535LL * 32;  // grid-stride loops cover the rest
   return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+
+// Batch norm work split (see k_bn_stats): blocks of tx x ty = kThreads threads, tx the smallest power of
+// two >= min(hw, kThreads); each channel split into kn row ranges of `rows` rows times kh hw ranges of
+// `seg` positions (every chunk non-empty), aiming at about kBnTargetBlocks blocks in all.
+constexpr i64 kBnTargetBlocks = 1024;
+constexpr i64 kMaxGridY = 65535;
+
+struct BnPlan {
+  int tx = 1, ty = kThreads;
+  i64 kn = 1, rows = 1, kh = 1, seg = 1;
+};
+
+i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+
+BnPlan bn_plan(i64 n, i64 c, i64 hw) {
+  BnPlan p;
+  while (p.tx < kThreads && p.tx < hw) p.tx *= 2;
+  p.ty = kThreads / p.tx;
+  if (n <= 0 || hw <= 0) return p;
+  i64 want = ceil_div(kBnTargetBlocks, c > 0 ? c : 1);
+  if (want > kBnTargetBlocks) want = kBnTargetBlocks;
+  p.kn = ceil_div(n, p.ty);
+  if (p.kn > want) p.kn = want;
+  p.rows = ceil_div(n, p.kn);
+  p.kn = ceil_div(n, p.rows);
+  p.kh = ceil_div(want, p.kn);
+  const i64 max_kh = ceil_div(hw, 4 * static_cast<i64>(p.tx));  // at least ~4 elements per thread
+  if (p.kh > max_kh) p.kh = max_kh;
+  if (p.kh < 1) p.kh = 1;
+  p.seg = ceil_div(hw, p.kh);
+  p.kh = ceil_div(hw, p.seg);
+  return p;  // kn * kh <= 2 * kBnTargetBlocks < kMaxGridY
 }
 
 #define ANVIL_GRID_STRIDE(i, n) \
@@ -106,6 +139,16 @@ __global__ void k_binary(int kind, const T* a, const T* b, T* c, Dims dims, i64 
   }
 }
 
+// Flat path: operand index i % am (resp. i % bm), where am == n means the operand is indexed by i itself.
+template <typename T>
+__global__ void k_binary_flat(int kind, const T* a, const T* b, T* c, i64 n, i64 am, i64 bm) {
+  ANVIL_GRID_STRIDE(i, n) {
+    const i64 ia = am == n ? i : i % am;
+    const i64 ib = bm == n ? i : i % bm;
+    c[i] = bin_value<T>(kind, a[ia], b[ib]);
+  }
+}
+
 __device__ i64 offset_of(i64 linear, const Dims& dims) {
   i64 off = 0;
   for (int d = dims.rank - 1; d >= 0; --d) {
@@ -148,6 +191,50 @@ __global__ void k_reduce(int kind, const T* x, T* y, i64 out_n, i64 count, Dims 
       y[o] = static_cast<T>(v);
     }
     __syncthreads();
+  }
+}
+
+// Reduction steps shared by the fast paths below, with k_reduce's semantics: double accumulation, a NaN
+// anywhere makes max/min NaN, mean of nothing is NaN.
+__device__ double red_init(int kind) { return (kind == 2) ? -d_inf() : (kind == 3) ? d_inf() : 0.0; }
+__device__ double red_step(int kind, double acc, double v) {
+  if (kind <= 1) return acc + v;
+  if (kind == 2) return (v > acc || isnan(v)) ? (isnan(acc) ? acc : v) : acc;
+  return (v < acc || isnan(v)) ? (isnan(acc) ? acc : v) : acc;
+}
+__device__ double red_combine(int kind, double a, double b) {
+  if (kind <= 1) return a + b;
+  if (isnan(a) || isnan(b)) return d_nan();
+  return kind == 2 ? (a > b ? a : b) : (a < b ? a : b);
+}
+__device__ double red_final(int kind, double v, i64 count) {
+  return kind == 1 ? (count > 0 ? v / static_cast<double>(count) : d_nan()) : v;
+}
+
+// x viewed as [out_n, count] (reduced dims trailing): one warp per output (a warp-uniform loop), lanes
+// stride the contiguous row, then a fixed shuffle tree (deterministic).
+template <typename T>
+__global__ void k_reduce_inner(int kind, const T* x, T* y, i64 out_n, i64 count) {
+  const int lane = static_cast<int>(threadIdx.x & 31u);
+  const i64 warp = (blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x) / 32;
+  const i64 warps = static_cast<i64>(gridDim.x) * blockDim.x / 32;
+  for (i64 o = warp; o < out_n; o += warps) {
+    const T* xr = x + o * count;
+    double acc = red_init(kind);
+    for (i64 j = lane; j < count; j += 32) acc = red_step(kind, acc, static_cast<double>(xr[j]));
+    for (int off = 16; off > 0; off >>= 1) acc = red_combine(kind, acc, __shfl_down_sync(0xffffffffu, acc, off));
+    if (lane == 0) y[o] = static_cast<T>(red_final(kind, acc, count));
+  }
+}
+
+// x viewed as [count, out_n] (reduced dims leading): one thread per output column, rows in order
+// (coalesced across the warp, deterministic).
+template <typename T>
+__global__ void k_reduce_outer(int kind, const T* x, T* y, i64 out_n, i64 count) {
+  ANVIL_GRID_STRIDE(o, out_n) {
+    double acc = red_init(kind);
+    for (i64 r = 0; r < count; ++r) acc = red_step(kind, acc, static_cast<double>(x[r * out_n + o]));
+    y[o] = static_cast<T>(red_final(kind, acc, count));
   }
 }
 
@@ -265,30 +352,115 @@ __device__ double block_sum(double v, double* sh) {
   return r;
 }
 
+// Batch norm, x [N, C, HW], as a deterministic two-stage reduction. Each channel's N x HW values are
+// split into plan.kn x plan.kh chunks (a range of rows n times a range of hw); a block of kThreads
+// threads, laid out (tx over hw, ty over n), reduces one (channel, chunk) pair into a partial in double
+// without any per-element division. A second kernel folds a channel's partials in chunk order (no
+// atomics, so results are repeatable), and an elementwise kernel writes y (or dx) plane by plane.
+// The plan depends only on the shape, so the summation order is fixed for a given shape.
+
+// Sum over the block of kThreads threads (any 2-D layout); every thread gets the result. Block-uniform.
+__device__ double block_sum_2d(double v, double* sh) {
+  const int t = threadIdx.y * blockDim.x + threadIdx.x;
+  sh[t] = v;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s >>= 1) {
+    if (t < s) sh[t] += sh[t + s];
+    __syncthreads();
+  }
+  const double r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+__device__ i64 min_i64(i64 a, i64 b) { return a < b ? a : b; }
+
+// Chunk `chunk` of a channel covers rows [n0, n1) and hw positions [h0, h1), all non-empty.
+struct BnChunk {
+  i64 n0, n1, h0, h1;
+};
+__device__ BnChunk bn_chunk(const BnPlan& p, i64 chunk, i64 n, i64 hw) {
+  const i64 a = chunk / p.kh, b = chunk - a * p.kh;
+  BnChunk r;
+  r.n0 = a * p.rows;
+  r.n1 = min_i64(n, r.n0 + p.rows);
+  r.h0 = b * p.seg;
+  r.h1 = min_i64(hw, r.h0 + p.seg);
+  return r;
+}
+
+// Stage 1 of the forward statistics: per (channel, chunk) the count, the chunk mean and the chunk's sum
+// of squared deviations from it (two passes over the chunk, the second mostly from cache).
+// part[(ch * chunks + chunk) * 3 + {0, 1, 2}] = {count, mean, M2}.
 template <typename T>
-__global__ void __launch_bounds__(kBnThreads) k_bn_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 n, i64 c, i64 hw,
-                           double eps) {
-  __shared__ double sh[kBnThreads];
-  const i64 ch = blockIdx.x;
-  const i64 m = n * hw;
-  double s = 0.0;
-  for (i64 j = threadIdx.x; j < m; j += blockDim.x) s += static_cast<double>(x[((j / hw) * c + ch) * hw + j % hw]);
-  const double mu = block_sum(s, sh) / static_cast<double>(m);
-  double q = 0.0;
-  for (i64 j = threadIdx.x; j < m; j += blockDim.x) {
-    const double d = static_cast<double>(x[((j / hw) * c + ch) * hw + j % hw]) - mu;
-    q += d * d;
+__global__ void __launch_bounds__(kThreads) k_bn_stats(const T* x, double* part, i64 n, i64 c, i64 hw, BnPlan p) {
+  __shared__ double sh[kThreads];
+  const i64 chunks = p.kn * p.kh;
+  const i64 chunk = blockIdx.y;
+  const BnChunk k = bn_chunk(p, chunk, n, hw);
+  const double cnt = static_cast<double>((k.n1 - k.n0) * (k.h1 - k.h0));
+  for (i64 ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    double s = 0.0;
+    for (i64 ni = k.n0 + threadIdx.y; ni < k.n1; ni += blockDim.y) {
+      const T* xp = x + (ni * c + ch) * hw;
+      for (i64 i = k.h0 + threadIdx.x; i < k.h1; i += blockDim.x) s += static_cast<double>(xp[i]);
+    }
+    const double tot = block_sum_2d(s, sh);
+    const double cm = cnt > 0 ? tot / cnt : 0.0;
+    double q = 0.0;
+    for (i64 ni = k.n0 + threadIdx.y; ni < k.n1; ni += blockDim.y) {
+      const T* xp = x + (ni * c + ch) * hw;
+      for (i64 i = k.h0 + threadIdx.x; i < k.h1; i += blockDim.x) {
+        const double d = static_cast<double>(xp[i]) - cm;
+        q += d * d;
+      }
+    }
+    const double m2 = block_sum_2d(q, sh);
+    if (threadIdx.x == 0 && threadIdx.y == 0) {
+      double* o = part + (ch * chunks + chunk) * 3;
+      o[0] = cnt;
+      o[1] = cm;
+      o[2] = m2;
+    }
   }
-  const double vr = block_sum(q, sh) / static_cast<double>(m);
-  const double inv = 1.0 / sqrt(vr + eps);
-  const double gm = static_cast<double>(gamma[ch]), bt = static_cast<double>(beta[ch]);
-  for (i64 j = threadIdx.x; j < m; j += blockDim.x) {
-    const i64 k = ((j / hw) * c + ch) * hw + j % hw;
-    y[k] = static_cast<T>(gm * (static_cast<double>(x[k]) - mu) * inv + bt);
-  }
-  if (threadIdx.x == 0) {
-    mean[ch] = static_cast<T>(mu);
+}
+
+// Stage 2: one thread per channel folds its partials in chunk order (Chan et al.'s pairwise update),
+// giving the mean and the biased variance; stat[2 ch + {0, 1}] = {mean, 1 / sqrt(var + eps)} in double.
+template <typename T>
+__global__ void k_bn_stats_combine(const double* part, i64 c, i64 chunks, double eps, T* mean, T* var, double* stat) {
+  ANVIL_GRID_STRIDE(ch, c) {
+    double na = 0.0, ma = 0.0, m2 = 0.0;
+    for (i64 k = 0; k < chunks; ++k) {
+      const double* o = part + (ch * chunks + k) * 3;
+      const double nb = o[0];
+      if (!(nb > 0)) continue;
+      const double nt = na + nb, delta = o[1] - ma;
+      ma += delta * (nb / nt);
+      m2 += o[2] + delta * delta * (na * nb / nt);
+      na = nt;
+    }
+    const double vr = na > 0 ? m2 / na : d_nan();
+    mean[ch] = static_cast<T>(ma);
     var[ch] = static_cast<T>(vr);
+    stat[2 * ch] = ma;
+    stat[2 * ch + 1] = 1.0 / sqrt(vr + eps);
+  }
+}
+
+// y = gamma * (x - mean) * inv + beta, one (n, ch) plane per thread row (the channel computed per plane).
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_bn_apply(const T* x, const T* gamma, const T* beta, const double* stat,
+                                                       T* y, i64 planes, i64 c, i64 hw) {
+  for (i64 pl = blockIdx.x * static_cast<i64>(blockDim.y) + threadIdx.y; pl < planes;
+       pl += static_cast<i64>(gridDim.x) * blockDim.y) {
+    const i64 ch = pl % c;
+    const double mu = stat[2 * ch], inv = stat[2 * ch + 1];
+    const double gm = static_cast<double>(gamma[ch]), bt = static_cast<double>(beta[ch]);
+    const T* xp = x + pl * hw;
+    T* yp = y + pl * hw;
+    for (i64 i = threadIdx.x; i < hw; i += blockDim.x)
+      yp[i] = static_cast<T>(gm * (static_cast<double>(xp[i]) - mu) * inv + bt);
   }
 }
 
@@ -304,87 +476,128 @@ __global__ void k_bn_infer(const T* x, const T* gamma, const T* beta, const T* m
   }
 }
 
+// Backward stage 1: per (channel, chunk) the partial sums of dy and dy * xhat;
+// part[(ch * chunks + chunk) * 2 + {0, 1}].
 template <typename T>
-__global__ void __launch_bounds__(kBnThreads) k_bn_bwd(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma,
-                         T* dbeta, i64 n, i64 c, i64 hw, double eps) {
-  __shared__ double sh[kBnThreads];
-  const i64 ch = blockIdx.x;
-  const i64 m = n * hw;
-  const double mu = static_cast<double>(mean[ch]);
-  const double inv = 1.0 / sqrt(static_cast<double>(var[ch]) + eps);
-  const double gm = static_cast<double>(gamma[ch]);
-  double sdy = 0.0, sdyx = 0.0;
-  for (i64 j = threadIdx.x; j < m; j += blockDim.x) {
-    const i64 k = ((j / hw) * c + ch) * hw + j % hw;
-    const double d = static_cast<double>(dy[k]);
-    sdy += d;
-    sdyx += d * (static_cast<double>(x[k]) - mu) * inv;
+__global__ void __launch_bounds__(kThreads) k_bn_bwd_sums(const T* dy, const T* x, const T* mean, const T* var,
+                                                          double* part, i64 n, i64 c, i64 hw, double eps, BnPlan p) {
+  __shared__ double sh[kThreads];
+  const i64 chunks = p.kn * p.kh;
+  const i64 chunk = blockIdx.y;
+  const BnChunk k = bn_chunk(p, chunk, n, hw);
+  for (i64 ch = blockIdx.x; ch < c; ch += gridDim.x) {
+    const double mu = static_cast<double>(mean[ch]);
+    const double inv = 1.0 / sqrt(static_cast<double>(var[ch]) + eps);
+    double sdy = 0.0, sdyx = 0.0;
+    for (i64 ni = k.n0 + threadIdx.y; ni < k.n1; ni += blockDim.y) {
+      const i64 base = (ni * c + ch) * hw;
+      for (i64 i = k.h0 + threadIdx.x; i < k.h1; i += blockDim.x) {
+        const double d = static_cast<double>(dy[base + i]);
+        sdy += d;
+        sdyx += d * (static_cast<double>(x[base + i]) - mu) * inv;
+      }
+    }
+    sdy = block_sum_2d(sdy, sh);
+    sdyx = block_sum_2d(sdyx, sh);
+    if (threadIdx.x == 0 && threadIdx.y == 0) {
+      double* o = part + (ch * chunks + chunk) * 2;
+      o[0] = sdy;
+      o[1] = sdyx;
+    }
   }
-  sdy = block_sum(sdy, sh);
-  sdyx = block_sum(sdyx, sh);
-  const double md = sdy / static_cast<double>(m), mdx = sdyx / static_cast<double>(m);
-  for (i64 j = threadIdx.x; j < m; j += blockDim.x) {
-    const i64 k = ((j / hw) * c + ch) * hw + j % hw;
-    const double xhat = (static_cast<double>(x[k]) - mu) * inv;
-    dx[k] = static_cast<T>(gm * inv * (static_cast<double>(dy[k]) - md - xhat * mdx));
-  }
-  if (threadIdx.x == 0) {
+}
+
+// Backward stage 2: per channel, the partials summed in chunk order; dgamma = sum dy * xhat,
+// dbeta = sum dy; stat[2 ch + {0, 1}] = {mean(dy), mean(dy * xhat)}.
+template <typename T>
+__global__ void k_bn_bwd_combine(const double* part, i64 c, i64 chunks, i64 m, T* dgamma, T* dbeta, double* stat) {
+  ANVIL_GRID_STRIDE(ch, c) {
+    double sdy = 0.0, sdyx = 0.0;
+    for (i64 k = 0; k < chunks; ++k) {
+      sdy += part[(ch * chunks + k) * 2];
+      sdyx += part[(ch * chunks + k) * 2 + 1];
+    }
     dgamma[ch] = static_cast<T>(sdyx);
     dbeta[ch] = static_cast<T>(sdy);
+    stat[2 * ch] = sdy / static_cast<double>(m);
+    stat[2 * ch + 1] = sdyx / static_cast<double>(m);
   }
 }
 
-// Layer norm: x viewed as [m, d]; one block per row (two-pass double statistics, as batch norm).
+// dx = gamma * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), plane by plane as k_bn_apply.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_bn_bwd_apply(const T* dy, const T* x, const T* gamma, const T* mean,
+                                                           const T* var, const double* stat, T* dx, i64 planes, i64 c,
+                                                           i64 hw, double eps) {
+  for (i64 pl = blockIdx.x * static_cast<i64>(blockDim.y) + threadIdx.y; pl < planes;
+       pl += static_cast<i64>(gridDim.x) * blockDim.y) {
+    const i64 ch = pl % c;
+    const double mu = static_cast<double>(mean[ch]);
+    const double inv = 1.0 / sqrt(static_cast<double>(var[ch]) + eps);
+    const double gm = static_cast<double>(gamma[ch]);
+    const double md = stat[2 * ch], mdx = stat[2 * ch + 1];
+    const i64 base = pl * hw;
+    for (i64 i = threadIdx.x; i < hw; i += blockDim.x) {
+      const double xhat = (static_cast<double>(x[base + i]) - mu) * inv;
+      dx[base + i] = static_cast<T>(gm * inv * (static_cast<double>(dy[base + i]) - md - xhat * mdx));
+    }
+  }
+}
+
+// Layer norm: x viewed as [m, d]; blocks loop over rows (row = blockIdx.x, += gridDim.x, a block-uniform
+// loop, so every block_sum is reached by the whole block); two-pass double statistics, as batch norm.
 template <typename T>
 __global__ void __launch_bounds__(kBnThreads) k_ln_fwd(const T* x, const T* gamma, const T* beta, T* y, T* mean,
-                                                       T* var, i64 d, double eps) {
+                                                       T* var, i64 m, i64 d, double eps) {
   __shared__ double sh[kBnThreads];
-  const i64 row = blockIdx.x;
-  const T* xr = x + row * d;
-  T* yr = y + row * d;
-  double s = 0.0;
-  for (i64 j = threadIdx.x; j < d; j += blockDim.x) s += static_cast<double>(xr[j]);
-  const double mu = block_sum(s, sh) / static_cast<double>(d);
-  double q = 0.0;
-  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
-    const double dv = static_cast<double>(xr[j]) - mu;
-    q += dv * dv;
-  }
-  const double vr = block_sum(q, sh) / static_cast<double>(d);
-  const double inv = 1.0 / sqrt(vr + eps);
-  for (i64 j = threadIdx.x; j < d; j += blockDim.x)
-    yr[j] = static_cast<T>((static_cast<double>(xr[j]) - mu) * inv * static_cast<double>(gamma[j]) +
-                           static_cast<double>(beta[j]));
-  if (threadIdx.x == 0) {
-    mean[row] = static_cast<T>(mu);
-    var[row] = static_cast<T>(vr);
+  for (i64 row = blockIdx.x; row < m; row += gridDim.x) {
+    const T* xr = x + row * d;
+    T* yr = y + row * d;
+    double s = 0.0;
+    for (i64 j = threadIdx.x; j < d; j += blockDim.x) s += static_cast<double>(xr[j]);
+    const double mu = block_sum(s, sh) / static_cast<double>(d);
+    double q = 0.0;
+    for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+      const double dv = static_cast<double>(xr[j]) - mu;
+      q += dv * dv;
+    }
+    const double vr = block_sum(q, sh) / static_cast<double>(d);
+    const double inv = 1.0 / sqrt(vr + eps);
+    for (i64 j = threadIdx.x; j < d; j += blockDim.x)
+      yr[j] = static_cast<T>((static_cast<double>(xr[j]) - mu) * inv * static_cast<double>(gamma[j]) +
+                             static_cast<double>(beta[j]));
+    if (threadIdx.x == 0) {
+      mean[row] = static_cast<T>(mu);
+      var[row] = static_cast<T>(vr);
+    }
   }
 }
 
-// dx of layer norm, one block per row: with xhat = (x - mu) * inv and g = dy * gamma,
+// dx of layer norm, blocks looping over rows as k_ln_fwd: with xhat = (x - mu) * inv and g = dy * gamma,
 // dx = inv * (g - mean(g) - xhat * mean(g * xhat)).
 template <typename T>
 __global__ void __launch_bounds__(kBnThreads) k_ln_bwd_dx(const T* dy, const T* x, const T* gamma, const T* mean,
-                                                          const T* var, T* dx, i64 d, double eps) {
+                                                          const T* var, T* dx, i64 m, i64 d, double eps) {
   __shared__ double sh[kBnThreads];
-  const i64 row = blockIdx.x;
-  const T* xr = x + row * d;
-  const T* dyr = dy + row * d;
-  T* dxr = dx + row * d;
-  const double mu = static_cast<double>(mean[row]);
-  const double inv = 1.0 / sqrt(static_cast<double>(var[row]) + eps);
-  double sg = 0.0, sgx = 0.0;
-  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
-    const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
-    sg += g;
-    sgx += g * (static_cast<double>(xr[j]) - mu) * inv;
-  }
-  const double mg = block_sum(sg, sh) / static_cast<double>(d);
-  const double mgx = block_sum(sgx, sh) / static_cast<double>(d);
-  for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
-    const double xhat = (static_cast<double>(xr[j]) - mu) * inv;
-    const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
-    dxr[j] = static_cast<T>(inv * (g - mg - xhat * mgx));
+  for (i64 row = blockIdx.x; row < m; row += gridDim.x) {
+    const T* xr = x + row * d;
+    const T* dyr = dy + row * d;
+    T* dxr = dx + row * d;
+    const double mu = static_cast<double>(mean[row]);
+    const double inv = 1.0 / sqrt(static_cast<double>(var[row]) + eps);
+    double sg = 0.0, sgx = 0.0;
+    for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+      const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
+      sg += g;
+      sgx += g * (static_cast<double>(xr[j]) - mu) * inv;
+    }
+    const double mg = block_sum(sg, sh) / static_cast<double>(d);
+    const double mgx = block_sum(sgx, sh) / static_cast<double>(d);
+    for (i64 j = threadIdx.x; j < d; j += blockDim.x) {
+      const double xhat = (static_cast<double>(xr[j]) - mu) * inv;
+      const double g = static_cast<double>(dyr[j]) * static_cast<double>(gamma[j]);
+      dxr[j] = static_cast<T>(inv * (g - mg - xhat * mgx));
+    }
   }
 }
 
@@ -446,13 +659,24 @@ __global__ void k_ce_fwd(const T* logits, const L* labels, T* loss, T* prob, i64
   }
 }
 
+// Label check of the backward pass, one thread per row (so it runs also when C == 0 and there is no
+// element to write): the smallest bad row index goes to *bad.
+template <typename L>
+__global__ void k_ce_check_labels(const L* labels, i64 n, i64 c, i64* bad) {
+  ANVIL_GRID_STRIDE(i, n) {
+    const i64 label = static_cast<i64>(labels[i]);
+    if (label < 0 || label >= c)
+      atomicMin(reinterpret_cast<unsigned long long*>(bad), static_cast<unsigned long long>(i));
+  }
+}
+
+// dx of the fused loss, one thread per element; rows with a bad label get NaN (reported by k_ce_check_labels).
 template <typename T, typename L>
-__global__ void k_ce_bwd(const T* dloss, const T* prob, const L* labels, T* dx, i64 n, i64 c, i64* bad) {
+__global__ void k_ce_bwd(const T* dloss, const T* prob, const L* labels, T* dx, i64 n, i64 c) {
   ANVIL_GRID_STRIDE(k, n * c) {
     const i64 i = k / c, j = k % c;
     const i64 label = static_cast<i64>(labels[i]);
     if (label < 0 || label >= c) {
-      atomicMin(reinterpret_cast<unsigned long long*>(bad), static_cast<unsigned long long>(i));
       dx[k] = static_cast<T>(d_nan());
       continue;
     }
@@ -517,18 +741,72 @@ void eltwise_backward(int kind, const T* dy, const T* x, const T* y, T* dx, i64 
   check_launch();
 }
 
+namespace {
+// If an operand with strides st over dims.d reads element (i % k) for output position i, returns k
+// (k == n: the operand has the output's shape; k == 1: a scalar); otherwise -1. That holds when the
+// operand is contiguous over a trailing run of output dims and broadcast (stride 0) over the rest;
+// dims of size 1 never contribute to an offset and are skipped.
+i64 flat_modulus(const Dims& dims, const i64* st) {
+  i64 contig = 1, ext = 1;
+  bool tail = true;
+  for (int d = dims.rank - 1; d >= 0; --d) {
+    if (dims.d[d] == 1) continue;
+    if (tail && st[d] == contig) {
+      ext *= dims.d[d];
+    } else if (st[d] == 0) {
+      tail = false;
+    } else {
+      return -1;
+    }
+    contig *= dims.d[d];
+  }
+  return ext;
+}
+}  // namespace
+
 template <typename T>
 void binary(int kind, const T* a, const T* b, T* c, const Dims& dims, i64 n, cudaStream_t s) {
   if (n == 0) return;
-  k_binary<T><<<grid_for(n), kThreads, 0, s>>>(kind, a, b, c, dims, n);
+  const i64 am = flat_modulus(dims, dims.s0), bm = flat_modulus(dims, dims.s1);
+  if (am > 0 && bm > 0)
+    k_binary_flat<T><<<grid_for(n), kThreads, 0, s>>>(kind, a, b, c, n, am, bm);
+  else
+    k_binary<T><<<grid_for(n), kThreads, 0, s>>>(kind, a, b, c, dims, n);
   check_launch();
 }
+
+namespace {
+// Whether the dims of size > 1 are all kept before all reduced ([out_n, count], inner) and/or all
+// reduced before all kept ([count, out_n], outer); x is contiguous, so those are plain 2-D views.
+void reduce_layout(const Dims& out, const Dims& red, bool& inner, bool& outer) {
+  bool seen_kept = false, seen_red = false;
+  inner = outer = true;
+  for (int d = 0; d < out.rank; ++d) {
+    if (out.d[d] > 1) {
+      if (seen_red) inner = false;
+      seen_kept = true;
+    }
+    if (red.d[d] > 1) {
+      if (seen_kept) outer = false;
+      seen_red = true;
+    }
+  }
+}
+}  // namespace
 
 template <typename T>
 void reduce(int kind, const T* x, T* y, i64 out_n, i64 count, const Dims& out, const Dims& red, cudaStream_t s) {
   if (out_n == 0) return;
-  const i64 blocks = out_n < 65535LL * 32 ? out_n : 65535LL * 32;
-  k_reduce<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(kind, x, y, out_n, count, out, red);
+  bool inner = false, outer = false;
+  if (count > 0 && out_n > 1) reduce_layout(out, red, inner, outer);
+  if (outer && (count == 1 || out_n >= 256)) {
+    k_reduce_outer<T><<<grid_for(out_n), kThreads, 0, s>>>(kind, x, y, out_n, count);
+  } else if (inner && out_n >= 32) {
+    k_reduce_inner<T><<<grid_for(out_n * 32), kThreads, 0, s>>>(kind, x, y, out_n, count);
+  } else {
+    const i64 blocks = out_n < 65535LL * 32 ? out_n : 65535LL * 32;
+    k_reduce<T><<<static_cast<unsigned>(blocks), kThreads, 0, s>>>(kind, x, y, out_n, count, out, red);
+  }
   check_launch();
 }
 
@@ -572,11 +850,39 @@ void pool_backward(const T* dy, const i64* idx, T* dx, const PoolArgs& a, cudaSt
   check_launch();
 }
 
+i64 bn_workspace_doubles(i64 n, i64 c, i64 hw) {
+  if (n <= 0 || c <= 0 || hw <= 0) return 0;
+  const BnPlan p = bn_plan(n, c, hw);
+  return c * (3 * p.kn * p.kh + 2);
+}
+
+namespace {
+// Grids of the batch norm kernels: stage 1 (channels x chunks; channels beyond the grid looped over),
+// and the plane-wise elementwise pass.
+dim3 bn_stage1_grid(const BnPlan& p, i64 c) {
+  return dim3(static_cast<unsigned>(c < kMaxGridY ? c : kMaxGridY), static_cast<unsigned>(p.kn * p.kh));
+}
+unsigned bn_plane_grid(const BnPlan& p, i64 planes) {
+  i64 b = ceil_div(planes, p.ty);
+  if (b > 65535LL * 32) b = 65535LL * 32;
+  return static_cast<unsigned>(b < 1 ? 1 : b);
+}
+}  // namespace
+
 template <typename T>
 void bn_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 n, i64 c, i64 hw,
-                         double eps, cudaStream_t s) {
-  if (c == 0) return;
-  k_bn_train<T><<<static_cast<unsigned>(c), kBnThreads, 0, s>>>(x, gamma, beta, y, mean, var, n, c, hw, eps);
+                         double eps, double* ws, cudaStream_t s) {
+  if (n <= 0 || c <= 0 || hw <= 0) return;
+  const BnPlan p = bn_plan(n, c, hw);
+  const i64 chunks = p.kn * p.kh;
+  double* part = ws;                    // [c, chunks, 3]
+  double* stat = ws + c * chunks * 3;   // [c, 2]
+  const dim3 block(static_cast<unsigned>(p.tx), static_cast<unsigned>(p.ty));
+  k_bn_stats<T><<<bn_stage1_grid(p, c), block, 0, s>>>(x, part, n, c, hw, p);
+  check_launch();
+  k_bn_stats_combine<T><<<grid_for(c), kThreads, 0, s>>>(part, c, chunks, eps, mean, var, stat);
+  check_launch();
+  k_bn_apply<T><<<bn_plane_grid(p, n * c), block, 0, s>>>(x, gamma, beta, stat, y, n * c, c, hw);
   check_launch();
 }
 
@@ -591,26 +897,46 @@ void bn_forward_inference(const T* x, const T* gamma, const T* beta, const T* me
 
 template <typename T>
 void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
-                 i64 n, i64 c, i64 hw, double eps, cudaStream_t s) {
-  if (c == 0) return;
-  k_bn_bwd<T><<<static_cast<unsigned>(c), kBnThreads, 0, s>>>(dy, x, gamma, mean, var, dx, dgamma, dbeta, n, c, hw, eps);
+                 i64 n, i64 c, i64 hw, double eps, double* ws, cudaStream_t s) {
+  if (n <= 0 || c <= 0 || hw <= 0) return;
+  const BnPlan p = bn_plan(n, c, hw);
+  const i64 chunks = p.kn * p.kh;
+  double* part = ws;                    // [c, chunks, 2]
+  double* stat = ws + c * chunks * 3;   // [c, 2] (the forward's layout; the workspace fits both)
+  const dim3 block(static_cast<unsigned>(p.tx), static_cast<unsigned>(p.ty));
+  k_bn_bwd_sums<T><<<bn_stage1_grid(p, c), block, 0, s>>>(dy, x, mean, var, part, n, c, hw, eps, p);
+  check_launch();
+  k_bn_bwd_combine<T><<<grid_for(c), kThreads, 0, s>>>(part, c, chunks, n * hw, dgamma, dbeta, stat);
+  check_launch();
+  k_bn_bwd_apply<T><<<bn_plane_grid(p, n * c), block, 0, s>>>(dy, x, gamma, mean, var, stat, dx, n * c, c, hw, eps);
   check_launch();
 }
+
+namespace {
+// Blocks for a kernel whose blocks loop over `rows` rows (grid-stride over blockIdx.x).
+unsigned row_grid(i64 rows) {
+  const i64 cap = 65535LL * 32;
+  return static_cast<unsigned>(rows < 1 ? 1 : (rows < cap ? rows : cap));
+}
+}  // namespace
 
 template <typename T>
 void ln_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, i64 m, i64 d, double eps,
                 cudaStream_t s) {
   if (m == 0) return;
-  k_ln_fwd<T><<<static_cast<unsigned>(m), kBnThreads, 0, s>>>(x, gamma, beta, y, mean, var, d, eps);
+  k_ln_fwd<T><<<row_grid(m), kBnThreads, 0, s>>>(x, gamma, beta, y, mean, var, m, d, eps);
   check_launch();
 }
 
 template <typename T>
 void ln_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
                  i64 m, i64 d, double eps, cudaStream_t s) {
-  if (m == 0 || d == 0) return;
-  k_ln_bwd_dx<T><<<static_cast<unsigned>(m), kBnThreads, 0, s>>>(dy, x, gamma, mean, var, dx, d, eps);
-  check_launch();
+  if (d == 0) return;
+  if (m > 0) {
+    k_ln_bwd_dx<T><<<row_grid(m), kBnThreads, 0, s>>>(dy, x, gamma, mean, var, dx, m, d, eps);
+    check_launch();
+  }
+  // Also with m == 0: dgamma/dbeta are then sums over no rows, i.e. zeros (as the reference).
   k_ln_bwd_params<T><<<grid_for(d), kThreads, 0, s>>>(dy, x, mean, var, dgamma, dbeta, m, d, eps);
   check_launch();
 }
@@ -639,8 +965,11 @@ void softmax_ce_forward(const T* logits, const L* labels, T* loss, T* prob, i64 
 template <typename T, typename L>
 void softmax_ce_backward(const T* dloss, const T* prob, const L* labels, T* dx, i64 n, i64 c, i64* bad,
                          cudaStream_t s) {
-  if (n * c == 0) return;
-  k_ce_bwd<T, L><<<grid_for(n * c), kThreads, 0, s>>>(dloss, prob, labels, dx, n, c, bad);
+  if (n == 0) return;
+  k_ce_check_labels<L><<<grid_for(n), kThreads, 0, s>>>(labels, n, c, bad);
+  check_launch();
+  if (c == 0) return;
+  k_ce_bwd<T, L><<<grid_for(n * c), kThreads, 0, s>>>(dloss, prob, labels, dx, n, c);
   check_launch();
 }
 
@@ -684,12 +1013,12 @@ void adam_update(T* p, const T* g, T* m, T* v, double lr, double step, double b1
   template void crop_planes<T>(const T*, T*, i64, i64, i64, i64, i64, i64, i64, cudaStream_t);                    \
   template void pool_forward<T>(const T*, T*, i64*, const PoolArgs&, cudaStream_t);                                \
   template void pool_backward<T>(const T*, const i64*, T*, const PoolArgs&, cudaStream_t);                         \
-  template void bn_forward_training<T>(const T*, const T*, const T*, T*, T*, T*, i64, i64, i64, double,            \
+  template void bn_forward_training<T>(const T*, const T*, const T*, T*, T*, T*, i64, i64, i64, double, double*,   \
                                        cudaStream_t);                                                              \
   template void bn_forward_inference<T>(const T*, const T*, const T*, const T*, const T*, T*, i64, i64, i64,       \
                                         double, cudaStream_t);                                                     \
   template void bn_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, T*, i64, i64, i64, double, \
-                               cudaStream_t);                                                                      \
+                               double*, cudaStream_t);                                                                      \
   template void softmax_ce_forward<T, std::int32_t>(const T*, const std::int32_t*, T*, T*, i64, i64, i64*,         \
                                                     cudaStream_t);                                                 \
   template void softmax_ce_forward<T, std::int64_t>(const T*, const std::int64_t*, T*, T*, i64, i64, i64*,         \

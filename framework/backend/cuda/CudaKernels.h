@@ -28,10 +28,14 @@ template <typename T>
 void eltwise_backward(int kind, const T* dy, const T* x, const T* y, T* dx, std::int64_t n, double alpha, double beta,
                       cudaStream_t s);
 /// c[i] = a[...] op b[...] over the output index space dims.d (row-major), a/b strides in s0/s1.
+/// Operands whose index is i itself (same shape) or i % k (broadcast along leading dims only, e.g. a
+/// bias [C] added to [N, C], or a scalar) take a flat path without per-dimension div/mod.
 template <typename T>
 void binary(int kind, const T* a, const T* b, T* c, const Dims& dims, std::int64_t n, cudaStream_t s);
 /// out: dims.d = output dims (1 where reduced), dims.s0 = x strides for those dims (0 where reduced);
 /// red: red.d = reduced dims (1 where kept), red.s0 = x strides. count = elements folded per output.
+/// x contiguous viewed as [out_n, count] (a warp per output) or [count, out_n] (a thread per column) takes
+/// a fast path when there are enough outputs; otherwise a block per output. All deterministic.
 template <typename T>
 void reduce(int kind, const T* x, T* y, std::int64_t out_n, std::int64_t count, const Dims& out, const Dims& red,
             cudaStream_t s);
@@ -59,20 +63,22 @@ void pool_forward(const T* x, T* y, std::int64_t* idx, const PoolArgs& a, cudaSt
 template <typename T>
 void pool_backward(const T* dy, const std::int64_t* idx, T* dx, const PoolArgs& a, cudaStream_t s);
 
-/// Batch norm, x [N, C, HW]; mean/var [C] (biased variance).
+/// Batch norm, x [N, C, HW]; mean/var [C] (biased variance). Training forward and backward are
+/// deterministic two-stage reductions over (channel, chunk) partials: they need a device workspace of
+/// bn_workspace_doubles(n, c, hw) doubles (the same size serves both), owned by the caller.
+std::int64_t bn_workspace_doubles(std::int64_t n, std::int64_t c, std::int64_t hw);
 template <typename T>
 void bn_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, std::int64_t n,
-                         std::int64_t c, std::int64_t hw, double eps, cudaStream_t s);
+                         std::int64_t c, std::int64_t hw, double eps, double* workspace, cudaStream_t s);
 template <typename T>
 void bn_forward_inference(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y, std::int64_t n,
                           std::int64_t c, std::int64_t hw, double eps, cudaStream_t s);
 template <typename T>
 void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T* var, T* dx, T* dgamma, T* dbeta,
-                 std::int64_t n, std::int64_t c, std::int64_t hw, double eps, cudaStream_t s);
+                 std::int64_t n, std::int64_t c, std::int64_t hw, double eps, double* workspace, cudaStream_t s);
 
-/// Softmax cross entropy, logits [N, C]; labels int32 or int64 (L). A label outside [0, C) writes the
-/// smallest such row index into *bad (initialised by the caller to N) and NaN into that row's outputs.
-// Layer norm over rows of d values (x viewed as [m, d]); mean/var [m] (biased variance).
+// Layer norm over rows of d values (x viewed as [m, d]); mean/var [m] (biased variance). With m == 0
+// the backward pass writes zero dgamma/dbeta (sums over no rows).
 template <typename T>
 void ln_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* var, std::int64_t m, std::int64_t d,
                 double eps, cudaStream_t s);
@@ -88,6 +94,9 @@ template <typename T>
 void embedding_backward(const T* dy, const std::int64_t* order, const std::int64_t* start, T* dtable, std::int64_t v,
                         std::int64_t e, cudaStream_t s);
 
+/// Softmax cross entropy, logits [N, C]; labels int32 or int64 (L). A label outside [0, C) writes the
+/// smallest such row index into *bad (initialised by the caller to N) and NaN into that row's outputs.
+/// Every row's label is checked whenever N > 0, also when C == 0 (then no label is valid).
 template <typename T, typename L>
 void softmax_ce_forward(const T* logits, const L* labels, T* loss, T* prob, std::int64_t n, std::int64_t c,
                         std::int64_t* bad, cudaStream_t s);
