@@ -37,6 +37,7 @@
 #include "models/LeNet5.h"
 #include "serialization/Checkpoint.h"
 #include "serialization/LoadParam.h"
+#include "tests/cuda/CudaTestUtil.h"
 #include "tests/testutil/TempDir.h"
 
 #if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
@@ -126,29 +127,10 @@ constexpr double kTolConv = 1e-4;  // TF32 off, float32 convolutions (FFT / Wino
 constexpr double kTolTf32 = 1e-2;  // TF32 on
 
 Tensor uniform(const Shape& shape, Generator& gen, double lo = -1.0, double hi = 1.0, DType dtype = DType::kF32) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (double& x : v) x = gen.uniform(lo, hi);
-  return Tensor::from_vector(v, shape).to(dtype);
+  return testutil::uniform(shape, gen, lo, hi, dtype);
 }
-
-// Compares a tensor on any device with a host tensor.
 ::testing::AssertionResult close(const Tensor& got, const Tensor& want, double rtol = kTol) {
-  if (!got.defined() || !want.defined())
-    return ::testing::AssertionFailure() << "undefined tensor: got " << got.desc() << ", want " << want.desc();
-  if (got.shape() != want.shape())
-    return ::testing::AssertionFailure() << "shape " << got.shape().str() << " != " << want.shape().str();
-  const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double max_abs = 1e-6;
-  for (double x : w)
-    if (std::isfinite(x)) max_abs = std::max(max_abs, std::abs(x));
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
-    if (std::isinf(w[i]) && g[i] == w[i]) continue;
-    if (!(std::abs(g[i] - w[i]) <= rtol * (std::abs(w[i]) + max_abs)))
-      return ::testing::AssertionFailure() << "element " << i << " of " << want.desc() << ": got " << g[i]
-                                           << ", want " << w[i] << " (max |want| " << max_abs << ")";
-  }
-  return ::testing::AssertionSuccess();
+  return testutil::close(got, want, rtol);
 }
 
 std::string file_bytes(const std::string& path) {

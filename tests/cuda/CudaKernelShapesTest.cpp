@@ -21,6 +21,7 @@
 #include "framework/core/Context.h"
 #include "framework/core/Error.h"
 #include "framework/core/Random.h"
+#include "tests/cuda/CudaTestUtil.h"
 
 #if defined(ANVIL_WITH_CUDA) && ANVIL_WITH_CUDA
 #include "framework/backend/cuda/Cuda.h"
@@ -33,33 +34,8 @@ namespace {
 
 double tol_for(DType dt) { return dt == DType::kF64 ? 1e-12 : 1e-5; }
 
-Tensor uniform(const Shape& shape, Generator& gen, double lo, double hi, DType dtype) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (double& x : v) x = gen.uniform(lo, hi);
-  return Tensor::from_vector(v, shape).to(dtype);
-}
-
-// Compares a tensor on any device with a host tensor.
-::testing::AssertionResult close(const Tensor& got, const Tensor& want, double rtol) {
-  if (!got.defined() || !want.defined())
-    return ::testing::AssertionFailure() << "undefined tensor: got " << got.desc() << ", want " << want.desc();
-  if (got.shape() != want.shape())
-    return ::testing::AssertionFailure() << "shape " << got.shape().str() << " != " << want.shape().str();
-  if (got.dtype() != want.dtype())
-    return ::testing::AssertionFailure() << "dtype of " << got.desc() << " != " << want.desc();
-  const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  double max_abs = 1e-6;
-  for (double x : w)
-    if (std::isfinite(x)) max_abs = std::max(max_abs, std::abs(x));
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    if (std::isnan(w[i]) && std::isnan(g[i])) continue;
-    if (std::isinf(w[i]) && g[i] == w[i]) continue;
-    if (!(std::abs(g[i] - w[i]) <= rtol * (std::abs(w[i]) + max_abs)))
-      return ::testing::AssertionFailure() << "element " << i << " of " << want.desc() << ": got " << g[i] << ", want "
-                                           << w[i] << " (max |want| " << max_abs << ")";
-  }
-  return ::testing::AssertionSuccess();
-}
+using testutil::close;
+using testutil::uniform;
 
 // Bitwise-equal contents (repeatability of the deterministic reductions).
 bool same_bits(const Tensor& a, const Tensor& b) { return a.to_vector<double>() == b.to_vector<double>(); }
