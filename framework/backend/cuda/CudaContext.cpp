@@ -26,18 +26,37 @@ int device_count(std::string* reason) {
 DeviceHandles::DeviceHandles(int device) : device_(device) {
   ANVIL_CUDA_CHECK(cudaSetDevice(device));
   ANVIL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  try {
-    ANVIL_CUDNN_CHECK(cudnnCreate(&cudnn_));
-    ANVIL_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
-    ANVIL_CUBLAS_CHECK(cublasCreate(&cublas_));
-    ANVIL_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    ANVIL_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
-  } catch (...) {
-    if (cublas_) cublasDestroy(cublas_);
-    if (cudnn_) cudnnDestroy(cudnn_);
-    cudaStreamDestroy(stream_);
-    throw;
+}
+
+cudnnHandle_t DeviceHandles::cudnn() {
+  if (!cudnn_) {
+    cudnnHandle_t h = nullptr;
+    ANVIL_CUDNN_CHECK(cudnnCreate(&h));
+    try {
+      ANVIL_CUDNN_CHECK(cudnnSetStream(h, stream_));
+    } catch (...) {
+      cudnnDestroy(h);
+      throw;
+    }
+    cudnn_ = h;
   }
+  return cudnn_;
+}
+
+cublasHandle_t DeviceHandles::cublas() {
+  if (!cublas_) {
+    cublasHandle_t h = nullptr;
+    ANVIL_CUBLAS_CHECK(cublasCreate(&h));
+    try {
+      ANVIL_CUBLAS_CHECK(cublasSetStream(h, stream_));
+      ANVIL_CUBLAS_CHECK(cublasSetPointerMode(h, CUBLAS_POINTER_MODE_HOST));
+    } catch (...) {
+      cublasDestroy(h);
+      throw;
+    }
+    cublas_ = h;
+  }
+  return cublas_;
 }
 
 DeviceHandles::DeviceHandles(DeviceHandles&& o) noexcept

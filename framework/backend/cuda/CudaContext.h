@@ -1,4 +1,4 @@
-// Per-(device, thread) CUDA state: one stream, one cuDNN handle and one cuBLAS handle, created on
+// Per-(device, thread) CUDA state: one stream, one cuDNN handle and one cuBLAS handle, each created on
 // first use and destroyed when the thread ends. All Anvil work for a device issued from one thread runs
 // on that thread's stream, in order; host-visible results (Tensor::to(cpu), item()) synchronise it.
 #pragma once
@@ -27,8 +27,9 @@ class DeviceHandles {
 
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }
-  cudnnHandle_t cudnn() const { return cudnn_; }
-  cublasHandle_t cublas() const { return cublas_; }
+  /// Created on first use (threads that only copy data, such as DataLoader workers, never pay for them).
+  cudnnHandle_t cudnn();
+  cublasHandle_t cublas();
 
  private:
   int device_ = 0;
