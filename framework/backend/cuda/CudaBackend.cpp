@@ -1155,6 +1155,12 @@ Tensor CudaBackend::embedding_backward(const Tensor& dy_in, const Tensor& indice
 
 namespace {
 // Reads the kernel's bad-row flag and throws like the reference when a label was out of range.
+// The first-bad-row flag of the loss kernels, set to n ("none") on the stream, without a synchronising upload.
+Tensor bad_label_flag(const Tensor& flag, i64 n, cudaStream_t s) {
+  kernels::fill_i64(ptr<i64>(flag), n, 1, s);
+  return flag;
+}
+
 void check_bad_label(const char* fn, const Tensor& flag, const Tensor& labels, i64 n, i64 c) {
   const i64 bad = static_cast<i64>(flag.item());
   if (bad >= n) return;
@@ -1175,8 +1181,8 @@ SoftmaxCrossEntropyResult CudaBackend::softmax_cross_entropy_forward(const Tenso
   r.loss = empty(Shape{n}, logits.dtype());
   r.prob = empty(logits.shape(), logits.dtype());
   if (n == 0) return r;
-  Tensor flag = Tensor::full(Shape{1}, static_cast<double>(n), DType::kI64).to(device());
   cudaStream_t s = handles(index_).stream();
+  const Tensor flag = bad_label_flag(empty(Shape{1}, DType::kI64), n, s);
   dispatch(logits.dtype(), [&](auto z) {
     using T = decltype(z);
     if (labels.dtype() == DType::kI32)
@@ -1203,8 +1209,8 @@ Tensor CudaBackend::softmax_cross_entropy_backward(const Tensor& dloss_in, const
                labels = on_device(__func__, "labels", labels_in);
   Tensor dx = empty(prob.shape(), prob.dtype());
   if (n == 0) return dx;
-  Tensor flag = Tensor::full(Shape{1}, static_cast<double>(n), DType::kI64).to(device());
   cudaStream_t s = handles(index_).stream();
+  const Tensor flag = bad_label_flag(empty(Shape{1}, DType::kI64), n, s);
   dispatch(prob.dtype(), [&](auto z) {
     using T = decltype(z);
     if (labels.dtype() == DType::kI32)

@@ -973,6 +973,18 @@ void softmax_ce_backward(const T* dloss, const T* prob, const L* labels, T* dx, 
   check_launch();
 }
 
+namespace {
+__global__ void k_fill_i64(i64* p, i64 v, i64 n) {
+  ANVIL_GRID_STRIDE(i, n) p[i] = v;
+}
+}  // namespace
+
+void fill_i64(i64* p, i64 value, i64 n, cudaStream_t s) {
+  if (n == 0) return;
+  k_fill_i64<<<grid_for(n), kThreads, 0, s>>>(p, value, n);
+  check_launch();
+}
+
 template <typename T>
 void axpy(T* dst, const T* src, double alpha, i64 n, cudaStream_t s) {
   if (n == 0) return;

@@ -104,6 +104,9 @@ template <typename T, typename L>
 void softmax_ce_backward(const T* dloss, const T* prob, const L* labels, T* dx, std::int64_t n, std::int64_t c,
                          std::int64_t* bad, cudaStream_t s);
 
+/// p[0..n) = value, queued on `s` (initialises device flags without a synchronising upload).
+void fill_i64(std::int64_t* p, std::int64_t value, std::int64_t n, cudaStream_t s);
+
 // In-place helpers and fused optimizer updates (formulas in framework/backend/Backend.h).
 template <typename T>
 void axpy(T* dst, const T* src, double alpha, std::int64_t n, cudaStream_t s);
