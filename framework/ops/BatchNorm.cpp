@@ -3,28 +3,14 @@
 #include <initializer_list>
 
 #include "framework/autograd/Function.h"
+#include "framework/ops/NormBackward.h"
 #include "framework/ops/Trace.h"
 #include "framework/backend/Backend.h"
 
 namespace anvil::ops {
 namespace {
 
-class BatchNormBackward final : public autograd::Node {
- public:
-  BatchNormBackward(Backend& bk, Tensor x, Tensor gamma, Tensor mean, Tensor var, double eps)
-      : bk_(bk), x_(std::move(x)), gamma_(std::move(gamma)), mean_(std::move(mean)), var_(std::move(var)), eps_(eps) {}
-  std::vector<Tensor> apply(const Tensor& dy) override {
-    BatchNormGrads g = bk_.batch_norm_backward(dy, x_, gamma_, mean_, var_, eps_);
-    return {g.dx, g.dgamma, g.dbeta};
-  }
-  std::string name() const override { return "BatchNormBackward"; }
-  void release_saved() override { x_ = gamma_ = mean_ = var_ = Tensor(); }
-
- private:
-  Backend& bk_;
-  Tensor x_, gamma_, mean_, var_;
-  double eps_;
-};
+using BatchNormBackward = detail::NormBackward<BatchNormGrads, &Backend::batch_norm_backward>;
 
 // Inference form: y = x * s + t per channel with s = gamma / sqrt(var + eps), t = beta - mean * s.
 class BatchNormInferenceBackward final : public autograd::Node {
@@ -92,7 +78,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   }
   Tensor y = r.y;
   if (autograd::any_requires_grad({&x, &gamma, &beta}))
-    autograd::set_history(y, std::make_shared<BatchNormBackward>(bk, x, gamma, r.mean, r.var, eps), {&x, &gamma, &beta});
+    autograd::set_history(y, std::make_shared<BatchNormBackward>("BatchNormBackward", bk, x, gamma, r.mean, r.var, eps),
+                          {&x, &gamma, &beta});
   if (OpTracer* t = current_tracer())
     t->on_op({.kind = OpKind::kBatchNorm, .inputs = {x, gamma, beta, running_mean, running_var}, .output = y,
               .eps = eps, .momentum = momentum, .training = true});

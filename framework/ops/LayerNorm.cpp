@@ -2,27 +2,13 @@
 
 #include "framework/autograd/Function.h"
 #include "framework/backend/Backend.h"
+#include "framework/ops/NormBackward.h"
 #include "framework/ops/Trace.h"
 
 namespace anvil::ops {
 namespace {
 
-class LayerNormBackward final : public autograd::Node {
- public:
-  LayerNormBackward(Backend& bk, Tensor x, Tensor gamma, Tensor mean, Tensor var, double eps)
-      : bk_(bk), x_(std::move(x)), gamma_(std::move(gamma)), mean_(std::move(mean)), var_(std::move(var)), eps_(eps) {}
-  std::vector<Tensor> apply(const Tensor& dy) override {
-    LayerNormGrads g = bk_.layer_norm_backward(dy, x_, gamma_, mean_, var_, eps_);
-    return {g.dx, g.dgamma, g.dbeta};
-  }
-  std::string name() const override { return "LayerNormBackward"; }
-  void release_saved() override { x_ = gamma_ = mean_ = var_ = Tensor(); }
-
- private:
-  Backend& bk_;
-  Tensor x_, gamma_, mean_, var_;
-  double eps_;
-};
+using LayerNormBackward = detail::NormBackward<LayerNormGrads, &Backend::layer_norm_backward>;
 
 }  // namespace
 
@@ -42,7 +28,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, doub
   LayerNormResult r = bk.layer_norm_forward(x, gamma, beta, eps);
   Tensor y = r.y;
   if (autograd::any_requires_grad({&x, &gamma, &beta}))
-    autograd::set_history(y, std::make_shared<LayerNormBackward>(bk, x, gamma, r.mean, r.var, eps),
+    autograd::set_history(y, std::make_shared<LayerNormBackward>("LayerNormBackward", bk, x, gamma, r.mean, r.var, eps),
                           {&x, &gamma, &beta});
   if (OpTracer* t = current_tracer())
     t->on_op({.kind = OpKind::kLayerNorm, .inputs = {x, gamma, beta}, .output = y, .eps = eps,
