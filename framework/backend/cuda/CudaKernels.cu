@@ -391,7 +391,7 @@ __device__ BnChunk bn_chunk(const BnPlan& p, i64 chunk, i64 n, i64 hw) {
 
 // Stage 1 of the forward statistics: per (channel, chunk) the count, the chunk mean and the chunk's sum
 // of squared deviations from it (two passes over the chunk, the second mostly from cache).
-// part[(ch * chunks + chunk) * 3 + {0, 1, 2}] = {count, mean, M2}.
+// part[(ch * chunks + chunk) * 4 + {0, 1, 2, 3}] = {count, sum, mean, M2}.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_bn_stats(const T* x, double* part, i64 n, i64 c, i64 hw, BnPlan p) {
   __shared__ double sh[kThreads];
@@ -417,28 +417,36 @@ __global__ void __launch_bounds__(kThreads) k_bn_stats(const T* x, double* part,
     }
     const double m2 = block_sum_2d(q, sh);
     if (threadIdx.x == 0 && threadIdx.y == 0) {
-      double* o = part + (ch * chunks + chunk) * 3;
+      double* o = part + (ch * chunks + chunk) * 4;
       o[0] = cnt;
-      o[1] = cm;
-      o[2] = m2;
+      o[1] = tot;
+      o[2] = cm;
+      o[3] = m2;
     }
   }
 }
 
-// Stage 2: one thread per channel folds its partials in chunk order (Chan et al.'s pairwise update),
+// Stage 2: one thread per channel folds its partials in chunk order (sum, then the exact M2 combination),
 // giving the mean and the biased variance; stat[2 ch + {0, 1}] = {mean, 1 / sqrt(var + eps)} in double.
 template <typename T>
 __global__ void k_bn_stats_combine(const double* part, i64 c, i64 chunks, double eps, T* mean, T* var, double* stat) {
   ANVIL_GRID_STRIDE(ch, c) {
-    double na = 0.0, ma = 0.0, m2 = 0.0;
+    // mean = (sum of the chunk sums) / count, as the reference's sum / m (so an inf gives inf, not
+    // inf - inf); then M2 = sum over chunks of M2_k + cnt_k * (mean_k - mean)^2 (exact), in chunk order.
+    double na = 0.0, total = 0.0;
     for (i64 k = 0; k < chunks; ++k) {
-      const double* o = part + (ch * chunks + k) * 3;
-      const double nb = o[0];
-      if (!(nb > 0)) continue;
-      const double nt = na + nb, delta = o[1] - ma;
-      ma += delta * (nb / nt);
-      m2 += o[2] + delta * delta * (na * nb / nt);
-      na = nt;
+      const double* o = part + (ch * chunks + k) * 4;
+      if (!(o[0] > 0)) continue;
+      na += o[0];
+      total += o[1];
+    }
+    const double ma = na > 0 ? total / na : d_nan();
+    double m2 = 0.0;
+    for (i64 k = 0; k < chunks; ++k) {
+      const double* o = part + (ch * chunks + k) * 4;
+      if (!(o[0] > 0)) continue;
+      const double d = o[2] - ma;
+      m2 += o[3] + o[0] * d * d;
     }
     const double vr = na > 0 ? m2 / na : d_nan();
     mean[ch] = static_cast<T>(ma);
@@ -799,9 +807,12 @@ void reduce(int kind, const T* x, T* y, i64 out_n, i64 count, const Dims& out, c
   if (out_n == 0) return;
   bool inner = false, outer = false;
   if (count > 0 && out_n > 1) reduce_layout(out, red, inner, outer);
-  if (outer && (count == 1 || out_n >= 256)) {
+  // The fast paths walk `count` elements per thread (outer) or per warp (inner): take them only when that
+  // is short or when there are outputs enough to fill the GPU; otherwise a block per output is faster.
+  constexpr i64 kShortWalk = 4096, kManyOutputs = 132LL * 256;
+  if (outer && (count == 1 || (out_n >= 256 && (count <= kShortWalk || out_n >= kManyOutputs)))) {
     k_reduce_outer<T><<<grid_for(out_n), kThreads, 0, s>>>(kind, x, y, out_n, count);
-  } else if (inner && out_n >= 32) {
+  } else if (inner && out_n >= 32 && (count <= kShortWalk || out_n >= kShortWalk)) {
     k_reduce_inner<T><<<grid_for(out_n * 32), kThreads, 0, s>>>(kind, x, y, out_n, count);
   } else {
     const i64 blocks = out_n < 65535LL * 32 ? out_n : 65535LL * 32;
@@ -853,7 +864,7 @@ void pool_backward(const T* dy, const i64* idx, T* dx, const PoolArgs& a, cudaSt
 i64 bn_workspace_doubles(i64 n, i64 c, i64 hw) {
   if (n <= 0 || c <= 0 || hw <= 0) return 0;
   const BnPlan p = bn_plan(n, c, hw);
-  return c * (3 * p.kn * p.kh + 2);
+  return c * (4 * p.kn * p.kh + 2);
 }
 
 namespace {
@@ -875,8 +886,8 @@ void bn_forward_training(const T* x, const T* gamma, const T* beta, T* y, T* mea
   if (n <= 0 || c <= 0 || hw <= 0) return;
   const BnPlan p = bn_plan(n, c, hw);
   const i64 chunks = p.kn * p.kh;
-  double* part = ws;                    // [c, chunks, 3]
-  double* stat = ws + c * chunks * 3;   // [c, 2]
+  double* part = ws;                    // [c, chunks, 4]
+  double* stat = ws + c * chunks * 4;   // [c, 2]
   const dim3 block(static_cast<unsigned>(p.tx), static_cast<unsigned>(p.ty));
   k_bn_stats<T><<<bn_stage1_grid(p, c), block, 0, s>>>(x, part, n, c, hw, p);
   check_launch();
@@ -902,7 +913,7 @@ void bn_backward(const T* dy, const T* x, const T* gamma, const T* mean, const T
   const BnPlan p = bn_plan(n, c, hw);
   const i64 chunks = p.kn * p.kh;
   double* part = ws;                    // [c, chunks, 2]
-  double* stat = ws + c * chunks * 3;   // [c, 2] (the forward's layout; the workspace fits both)
+  double* stat = ws + c * chunks * 4;   // [c, 2] (the forward's layout; the workspace fits both)
   const dim3 block(static_cast<unsigned>(p.tx), static_cast<unsigned>(p.ty));
   k_bn_bwd_sums<T><<<bn_stage1_grid(p, c), block, 0, s>>>(dy, x, mean, var, part, n, c, hw, eps, p);
   check_launch();
