@@ -98,6 +98,21 @@ TEST_F(CudaKernelShapes, BatchNormVarianceIsBiased_CUDA) {
   EXPECT_DOUBLE_EQ(g.var.to_vector<double>()[0], 2.25);
 }
 
+// An infinity in one chunk of many: the mean is +inf as the reference's sum / m (no inf - inf = NaN from
+// combining chunk means), and the variance is NaN on both.
+TEST_F(CudaKernelShapes, BatchNormInfinityGivesTheReferenceMean_CUDA) {
+  std::vector<double> v(4096, 0.25);
+  v[0] = INFINITY;
+  const Tensor x = Tensor::from_vector(v, Shape{1, 1, 1, 4096});
+  const Tensor one = Tensor::ones(Shape{1}, DType::kF64), zero = Tensor::zeros(Shape{1}, DType::kF64);
+  const BatchNormTrainResult r = ref.batch_norm_forward_training(x, one, zero, 1e-5);
+  const BatchNormTrainResult g = gpu().batch_norm_forward_training(dev(x), dev(one), dev(zero), 1e-5);
+  EXPECT_EQ(g.mean.to_vector<double>()[0], r.mean.to_vector<double>()[0]);
+  EXPECT_TRUE(std::isinf(g.mean.to_vector<double>()[0]));
+  EXPECT_TRUE(std::isnan(g.var.to_vector<double>()[0]));
+  EXPECT_TRUE(std::isnan(r.var.to_vector<double>()[0]));
+}
+
 TEST_F(CudaKernelShapes, LayerNormManyRowsAndBackwardWithNoRows_CUDA) {
   for (DType dt : {DType::kF32, DType::kF64}) {
     const double tol = tol_for(dt);
