@@ -5,9 +5,9 @@
 //   LeNet-5 (models/LeNet5.h): batch 64, input [64, 1, 32, 32] (Fashion-MNIST padded to 32)
 //   MLP     (models/MLP.h):    batch 100, input [100, 784]
 //   ResNet-18 (models/ResNet.h, resnet18 with in_channels 1, num_classes 10, small_input: 3×3/1 stem, no
-//             max-pool): batch --resnet-batch (default 16; batch 32 takes 1.5-2.5 s per step on the 2-core
-//             VM), input [16, 1, 32, 32]; --resnet-steps steps (default 8) per repeat after --resnet-warmup
-//             steps (default 2; --warmup is LeNet-5's and the MLP's)
+//             max-pool): batch --resnet-batch (default 32, about 0.45 s per step with 2 threads on the
+//             2-core VM), input [32, 1, 32, 32]; --resnet-steps steps (default 8) per repeat after
+//             --resnet-warmup steps (default 2; --warmup is LeNet-5's and the MLP's)
 //   Optimizer: Momentum(lr 0.01, momentum 0.9) — MindSpore's update, = torch.optim.SGD(momentum=0.9)
 //
 // Data: a pool of --batches distinct real Fashion-MNIST training batches (MnistDataset + DataLoader,
@@ -69,7 +69,7 @@ struct Options {
   int mlp_steps = 300;
   int resnet_steps = 8;
   int resnet_warmup = 2;
-  int resnet_batch = 16;  // batch 32 takes 1.5-2.5 s per step on the 2-core VM
+  int resnet_batch = 32;  // about 0.45 s per step with 2 threads on the 2-core VM when it is otherwise idle
   int batches = 50;
   bool synthetic = false;
   bool profile = false;
