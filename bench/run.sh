@@ -98,7 +98,10 @@ awk '
   {
     for (i = 1; i <= NF; ++i) if ($i ~ /^rates=/) {
       r = substr($i, 7); key = $1 " " $2
-      all[key] = (key in all) ? all[key] "," r : r
+      # Not all[key] = (key in all) ? ...: mawk creates all[key] before testing, which added an empty
+      # (zero) rate to every list.
+      prev = (key in all) ? all[key] "," : ""
+      all[key] = prev r
       nets[$2] = 1
     }
   }
