@@ -1,18 +1,24 @@
-// bench_train: training throughput (samples/second) of LeNet-5 and the MLP 784-512-10 on the default
-// CPU backend, one full training step each (forward, softmax cross-entropy, backward, Momentum step,
+// bench_train: training throughput (samples/second) of LeNet-5, the MLP 784-512-10 and ResNet-18 on the
+// default CPU backend, one full training step each (forward, softmax cross-entropy, backward, Momentum step,
 // zero_grad), the same step torch_peer.py times for PyTorch.
 //
 //   LeNet-5 (models/LeNet5.h): batch 64, input [64, 1, 32, 32] (Fashion-MNIST padded to 32)
 //   MLP     (models/MLP.h):    batch 100, input [100, 784]
+//   ResNet-18 (models/ResNet.h, resnet18 with in_channels 1, num_classes 10, small_input: 3×3/1 stem, no
+//             max-pool): batch --resnet-batch (default 32, about 0.45 s per step with 2 threads on the
+//             2-core VM), input [32, 1, 32, 32]; --resnet-steps steps (default 8) per repeat after
+//             --resnet-warmup steps (default 2; --warmup is LeNet-5's and the MLP's)
 //   Optimizer: Momentum(lr 0.01, momentum 0.9) — MindSpore's update, = torch.optim.SGD(momentum=0.9)
 //
 // Data: a pool of --batches distinct real Fashion-MNIST training batches (MnistDataset + DataLoader,
 // MindSpore's LeNet normalization), gathered before timing and cycled through, so the figure is the
 // training step alone; synthetic N(0,1) data with --synthetic or when the dataset is not installed.
-// Timing: --warmup steps, then --repeats runs of --lenet-steps / --mlp-steps steps; the median rate is
-// reported (min and max beside it). One line per network on stdout:
-//   anvil lenet5 batch=64 samples_per_s=12345.6 min=... max=... steps=200 repeats=5 threads=2 ... rates=r1,r2,...
-// (samples_per_s is the median of the repeats; rates lists every repeat's rate, rounded.)
+// Timing: --warmup steps, then --repeats runs of --lenet-steps / --mlp-steps / --resnet-steps steps; the
+// median rate is reported (min and max beside it). One line per network on stdout:
+//   anvil lenet5 batch=64 samples_per_s=12345.6 min=... max=... steps=200 repeats=5 threads=2 ... params=61684 ...
+//       rates=r1,r2,...
+// (samples_per_s is the median of the repeats; rates lists every repeat's rate, rounded; params counts the
+// trainable parameter elements, which torch_peer.py prints for its copy of the network too.)
 // Threads: oneDNN's OpenMP pool; set OMP_NUM_THREADS in the environment (bench/run.sh uses 2). This
 // program changes no process-wide setting.
 //
@@ -50,6 +56,7 @@
 #include "framework/optim/Momentum.h"
 #include "models/LeNet5.h"
 #include "models/MLP.h"
+#include "models/ResNet.h"
 
 namespace {
 
@@ -60,10 +67,13 @@ struct Options {
   int repeats = 5;
   int lenet_steps = 200;
   int mlp_steps = 300;
+  int resnet_steps = 8;
+  int resnet_warmup = 2;
+  int resnet_batch = 32;  // about 0.45 s per step with 2 threads on the 2-core VM when it is otherwise idle
   int batches = 50;
   bool synthetic = false;
   bool profile = false;
-  std::string only;  // "", "lenet5" or "mlp"
+  std::string only;  // "", "lenet5", "mlp" or "resnet18"
   int data_wait_steps = 100;
   std::string dtype = "f32";  // "f32" or "bf16"
 };
@@ -161,11 +171,17 @@ class Trainer {
   std::size_t next_ = 0;
 };
 
-void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t batch, int steps,
+std::int64_t param_count(const anvil::nn::Cell& net) {
+  std::int64_t n = 0;
+  for (const auto& [name, p] : net.trainable_params()) n += p.numel();
+  return n;
+}
+
+void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t batch, int warmup, int steps,
          const Options& o) {
   Trainer trainer(net, pool, o.dtype == "bf16");
   anvil::Tensor loss;
-  for (int i = 0; i < o.warmup; ++i) loss = trainer.step();
+  for (int i = 0; i < warmup; ++i) loss = trainer.step();
   std::vector<double> rates;
   for (int r = 0; r < o.repeats; ++r) {
     auto t0 = Clock::now();
@@ -185,10 +201,11 @@ void run(const char* name, anvil::nn::Cell& net, const Pool& pool, std::int64_t 
   const char* threads = std::getenv("OMP_NUM_THREADS");
   std::printf(
       "anvil %s batch=%lld samples_per_s=%.1f min=%.1f max=%.1f steps=%d repeats=%d threads=%s data=%s "
-      "backend=%s dtype=%s loss=%.4f rates=%s\n",
+      "backend=%s dtype=%s params=%lld loss=%.4f rates=%s\n",
       name, static_cast<long long>(batch), median, sorted.front(), sorted.back(), steps, o.repeats,
       threads && *threads ? threads : "default", pool.kind.c_str(),
-      anvil::backend_for(anvil::Device::cpu()).name().c_str(), o.dtype.c_str(), loss.item(), all.c_str());
+      anvil::backend_for(anvil::Device::cpu()).name().c_str(), o.dtype.c_str(),
+      static_cast<long long>(param_count(net)), loss.item(), all.c_str());
   std::fflush(stdout);
 
   if (o.profile) {
@@ -243,7 +260,8 @@ int int_arg(const char* flag, const char* value) {
 void usage() {
   std::puts(
       "usage: bench_train [--warmup N] [--repeats N] [--lenet-steps N] [--mlp-steps N] [--batches N]\n"
-      "                   [--synthetic] [--profile] [--only lenet5|mlp] [--data-wait-steps N]\n"
+      "                   [--resnet-steps N] [--resnet-warmup N] [--resnet-batch N]\n"
+      "                   [--synthetic] [--profile] [--only lenet5|mlp|resnet18] [--data-wait-steps N]\n"
       "                   [--dtype f32|bf16] [--amp O0|O2|O3]\n"
       "Threads come from OMP_NUM_THREADS (oneDNN's OpenMP pool).");
 }
@@ -265,6 +283,9 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") o.repeats = std::max(1, int_arg("--repeats", value()));
     else if (a == "--lenet-steps") o.lenet_steps = std::max(1, int_arg("--lenet-steps", value()));
     else if (a == "--mlp-steps") o.mlp_steps = std::max(1, int_arg("--mlp-steps", value()));
+    else if (a == "--resnet-steps") o.resnet_steps = std::max(1, int_arg("--resnet-steps", value()));
+    else if (a == "--resnet-warmup") o.resnet_warmup = int_arg("--resnet-warmup", value());
+    else if (a == "--resnet-batch") o.resnet_batch = std::max(1, int_arg("--resnet-batch", value()));
     else if (a == "--batches") o.batches = std::max(1, int_arg("--batches", value()));
     else if (a == "--synthetic") o.synthetic = true;
     else if (a == "--profile") o.profile = true;
@@ -285,8 +306,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_train: --dtype expects f32 or bf16, got '%s'\n", o.dtype.c_str());
     return 2;
   }
-  if (!o.only.empty() && o.only != "lenet5" && o.only != "mlp") {
-    std::fprintf(stderr, "bench_train: --only expects lenet5 or mlp, got '%s'\n", o.only.c_str());
+  if (!o.only.empty() && o.only != "lenet5" && o.only != "mlp" && o.only != "resnet18") {
+    std::fprintf(stderr, "bench_train: --only expects lenet5, mlp or resnet18, got '%s'\n", o.only.c_str());
     return 2;
   }
 
@@ -295,7 +316,7 @@ int main(int argc, char** argv) {
       anvil::Generator gen(1);
       anvil::models::LeNet5 lenet(10, 1, &gen);
       Pool pool = make_pool(64, o.batches, 32, {64, 1, 32, 32}, o.synthetic);
-      run("lenet5", lenet, pool, 64, o.lenet_steps, o);
+      run("lenet5", lenet, pool, 64, o.warmup, o.lenet_steps, o);
       if (o.data_wait_steps > 0 && pool.kind == "fashion-mnist")
         for (std::int64_t workers : {0, 2}) report_data_wait(o.data_wait_steps, workers);
     }
@@ -303,7 +324,15 @@ int main(int argc, char** argv) {
       anvil::Generator gen(1);
       anvil::models::MLP mlp(784, {512}, 10, &gen);
       Pool pool = make_pool(100, o.batches, 0, {100, 784}, o.synthetic);
-      run("mlp", mlp, pool, 100, o.mlp_steps, o);
+      run("mlp", mlp, pool, 100, o.warmup, o.mlp_steps, o);
+    }
+    if (o.only.empty() || o.only == "resnet18") {
+      anvil::Generator gen(1);
+      auto resnet = anvil::models::resnet18(
+          anvil::models::ResNetOptions{.in_channels = 1, .num_classes = 10, .small_input = true, .generator = &gen});
+      const std::int64_t b = o.resnet_batch;
+      Pool pool = make_pool(b, o.batches, 32, {b, 1, 32, 32}, o.synthetic);
+      run("resnet18", *resnet, pool, b, o.resnet_warmup, o.resnet_steps, o);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train: %s\n", e.what());

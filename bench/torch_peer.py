@@ -6,12 +6,18 @@ which sets OPENBLAS_NUM_THREADS=1 and makes libblas.so.3 resolve to OpenBLAS (se
 /work/shared/specs/toolchain.md, "Peer baseline"). Prints one line per network, e.g.
 
     torch lenet5 batch=64 samples_per_s=13612.4 min=... max=... steps=200 repeats=5 threads=2
-        data=fashion-mnist blas=openblas loss=... rates=r1,r2,...   (one line; median of the repeats)
+        data=fashion-mnist blas=openblas params=61684 loss=... rates=r1,r2,...   (one line; median of the repeats)
 
-Networks (identical to models/LeNet5.h and models/MLP.h):
+Networks (identical to models/LeNet5.h, models/MLP.h and models/ResNet.h):
   LeNet-5: conv1 1->6 k5 no bias, relu, maxpool 2, conv2 6->16 k5 no bias, relu, maxpool 2, flatten,
            fc1 400->120, relu, fc2 120->84, relu, fc3 84->10. Input [64, 1, 32, 32].
   MLP:     784->512, relu, 512->10. Input [100, 784].
+  ResNet-18 (models/ResNet.h, resnet18 with in_channels 1, num_classes 10, small_input): stem conv 1->64
+           3x3 stride 1 padding 1 no bias, BN, relu (no max-pool); layer1..layer4 of two BasicBlocks each
+           (64, 128, 256, 512 channels, first-block strides 1, 2, 2, 2); BasicBlock = conv3x3(stride, pad 1,
+           no bias), BN, relu, conv3x3(pad 1, no bias), BN, + identity or down_sample_layer (conv1x1(stride),
+           no bias, + BN), relu; mean over H, W; end_point Linear 512->10. Input [32, 1, 32, 32].
+           BatchNorm eps/momentum as Anvil's (MindSpore momentum m = torch momentum 1 - m).
 Optimizer: SGD with momentum (lr 0.01, momentum 0.9; same update as MindSpore Momentum).
 Loss: softmax cross-entropy, mean over the batch.
 """
@@ -54,6 +60,54 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.fc1(F.relu(self.fc0(torch.flatten(x, 1))))
+
+
+class BasicBlock(nn.Module):
+    """MindSpore ResidualBlockBase as in models/ResNet.cpp: bn1d/bn2d use eps 1e-4, MindSpore momentum 0.9
+    (torch 0.1); the down-sampling BN uses eps 1e-5, MindSpore momentum 0.1 (torch 0.9)."""
+
+    def __init__(self, in_channel, out_channel, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channel, out_channel, 3, stride=stride, padding=1, bias=False)
+        self.bn1d = nn.BatchNorm2d(out_channel, eps=1e-4, momentum=0.1)
+        self.conv2 = nn.Conv2d(out_channel, out_channel, 3, stride=1, padding=1, bias=False)
+        self.bn2d = nn.BatchNorm2d(out_channel, eps=1e-4, momentum=0.1)
+        self.down_sample_layer = None
+        if stride != 1 or in_channel != out_channel:
+            self.down_sample_layer = nn.Sequential(
+                nn.Conv2d(in_channel, out_channel, 1, stride=stride, padding=0, bias=False),
+                nn.BatchNorm2d(out_channel, eps=1e-5, momentum=0.9))
+
+    def forward(self, x):
+        out = F.relu(self.bn1d(self.conv1(x)))
+        out = self.bn2d(self.conv2(out))
+        identity = self.down_sample_layer(x) if self.down_sample_layer is not None else x
+        return F.relu(out + identity)
+
+
+class ResNet18(nn.Module):
+    """models/ResNet.h resnet18(ResNetOptions{.in_channels, .num_classes, .small_input = true})."""
+
+    def __init__(self, in_channels=1, num_classes=10, width=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width, eps=1e-5, momentum=0.9)  # res_base stem: MindSpore momentum 0.1
+        ins = [width, width, 2 * width, 4 * width]
+        outs = [width, 2 * width, 4 * width, 8 * width]
+        strides = [1, 2, 2, 2]
+        for l in range(4):
+            blocks = [BasicBlock(ins[l], outs[l], strides[l]), BasicBlock(outs[l], outs[l], 1)]
+            setattr(self, f"layer{l + 1}", nn.Sequential(*blocks))
+        self.end_point = nn.Linear(outs[3], num_classes)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer4(self.layer3(self.layer2(self.layer1(h))))
+        return self.end_point(h.mean(dim=(2, 3)))
+
+
+def param_count(net):
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def read_idx(path):
@@ -145,12 +199,16 @@ def blas_in_use():
     return "reference" if libs else "none"
 
 
-def report(name, batch, rates, steps, common, kind, blas, loss):
-    """One line in bench_train's format: samples_per_s is the median repeat, rates lists them all."""
+def report(name, batch, rates, steps, common, kind, blas, loss, params):
+    """One line in bench_train's format: samples_per_s is the median repeat, rates lists them all;
+    params is the number of trainable parameter elements (bench_train prints the same count)."""
     all_rates = ",".join(str(round(r)) for r in rates)
     print(f"torch {name} batch={batch} samples_per_s={statistics.median(rates):.1f} min={min(rates):.1f} "
-          f"max={max(rates):.1f} steps={steps} {common} data={kind} blas={blas} loss={loss:.4f} "
-          f"rates={all_rates}", flush=True)
+          f"max={max(rates):.1f} steps={steps} {common} data={kind} blas={blas} params={params} "
+          f"loss={loss:.4f} rates={all_rates}", flush=True)
+
+
+RESNET_BATCH = 32  # about 0.45 s per step with 2 threads on the 2-core VM when it is otherwise idle
 
 
 def main():
@@ -162,7 +220,11 @@ def main():
     ap.add_argument("--mlp-steps", type=int, default=300)
     ap.add_argument("--batches", type=int, default=50, help="distinct batches cycled through")
     ap.add_argument("--synthetic", action="store_true", help="random data instead of Fashion-MNIST")
-    ap.add_argument("--only", choices=["lenet5", "mlp"], default=None)
+    ap.add_argument("--resnet-steps", type=int, default=8)
+    ap.add_argument("--resnet-warmup", type=int, default=2,
+                    help="warm-up steps of ResNet-18 (--warmup applies to LeNet-5 and the MLP)")
+    ap.add_argument("--resnet-batch", type=int, default=RESNET_BATCH)
+    ap.add_argument("--only", choices=["lenet5", "mlp", "resnet18"], default=None)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -172,12 +234,20 @@ def main():
 
     if args.only in (None, "lenet5"):
         xs, ys, kind = make_batches(64, args.batches, 32, False, args.synthetic)
-        rates, loss = bench("lenet5", LeNet5(), 64, xs, ys, args.warmup, args.lenet_steps, args.repeats)
-        report("lenet5", 64, rates, args.lenet_steps, common, kind, blas, loss)
+        net = LeNet5()
+        rates, loss = bench("lenet5", net, 64, xs, ys, args.warmup, args.lenet_steps, args.repeats)
+        report("lenet5", 64, rates, args.lenet_steps, common, kind, blas, loss, param_count(net))
     if args.only in (None, "mlp"):
         xs, ys, kind = make_batches(100, args.batches, 0, True, args.synthetic)
-        rates, loss = bench("mlp", MLP(), 100, xs, ys, args.warmup, args.mlp_steps, args.repeats)
-        report("mlp", 100, rates, args.mlp_steps, common, kind, blas, loss)
+        net = MLP()
+        rates, loss = bench("mlp", net, 100, xs, ys, args.warmup, args.mlp_steps, args.repeats)
+        report("mlp", 100, rates, args.mlp_steps, common, kind, blas, loss, param_count(net))
+    if args.only in (None, "resnet18"):
+        b = args.resnet_batch
+        xs, ys, kind = make_batches(b, args.batches, 32, False, args.synthetic)
+        net = ResNet18(1, 10)
+        rates, loss = bench("resnet18", net, b, xs, ys, args.resnet_warmup, args.resnet_steps, args.repeats)
+        report("resnet18", b, rates, args.resnet_steps, common, kind, blas, loss, param_count(net))
     return 0
 
 
