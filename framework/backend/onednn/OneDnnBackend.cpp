@@ -1,6 +1,7 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 
 #include "framework/backend/ComputePrecision.h"
+#include "framework/backend/onednn/BatchNormKernels.h"
 #include "framework/backend/onednn/BufferCache.h"
 #include "framework/backend/onednn/Parallel.h"
 #include "framework/backend/onednn/Pool2x2Kernels.h"
@@ -46,9 +47,6 @@ enum class Op : std::int64_t {
   kReduce,
   kSoftmaxFwd,
   kSoftmaxBwd,
-  kBnFwdTraining,
-  kBnFwdInference,
-  kBnBwd,
   kLayerNormFwd,
   kLayerNormBwd,
 };
@@ -729,26 +727,15 @@ dims softmax_dims(const Shape& s, std::int64_t axis, int& dnnl_axis) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Batch normalization on [N, C, H, W] or [N, C].
+// Normalization entries (layer norm; batch norm runs BatchNormKernels.h's loops instead).
 // ---------------------------------------------------------------------------------------------
 struct BnEntry : Entry {
   Prim prim;
   dnnl::memory src, dst, mean, var, scale, shift, diff_dst, diff_src, diff_scale, diff_shift;
 };
 
-md bn_data_md(const Shape& x) {
-  return md(to_dims(x), dt::f32, x.rank() == 4 ? tag::nchw : tag::nc);
-}
-
 const dnnl::normalization_flags kScaleShift =
     dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-
-dnnl::batch_normalization_forward::primitive_desc bn_fwd_pd(Impl& im, const md& data, float eps,
-                                                             dnnl::normalization_flags flags,
-                                                             dnnl::prop_kind prop) {
-  using BF = dnnl::batch_normalization_forward;
-  return BF::primitive_desc(BF::desc(prop, data, eps, flags), im.attr, im.eng);
-}
 
 // Batch norm and layer norm share their entries: the forward binds src, dst, mean, var, scale, shift;
 // the backward src, mean, var, diff_dst, diff_src, scale, shift (never read, but oneDNN 2.6 checks
@@ -1477,53 +1464,33 @@ bool bn_supported(const Tensor& x, std::initializer_list<const Tensor*> per_chan
     if (!t->defined() || t->numel() != x.dim(1)) return false;
   return true;
 }
+
+// x [N, C, H, W] or [N, C] viewed as [N, C, H*W].
+onednn_detail::BnShape bn_shape(const Tensor& x) {
+  return {x.dim(0), x.dim(1), x.rank() == 4 ? x.dim(2) * x.dim(3) : 1};
+}
 }  // namespace
 
+// Our own loops (BatchNormKernels.h): oneDNN 2.6 has no JIT batch norm for the plain layouts.
 BatchNormTrainResult OneDnnBackend::batch_norm_forward_training(const Tensor& x, const Tensor& gamma,
                                                                 const Tensor& beta, double eps) {
   if (!all_f32({&x, &gamma, &beta}) || !bn_supported(x, {&gamma, &beta}))
     return ReferenceBackend::batch_norm_forward_training(x, gamma, beta, eps);
   const std::int64_t c = x.dim(1);
   BatchNormTrainResult r{output(x.shape()), output(Shape{c}), output(Shape{c})};
-  return guarded(
-      "batch_norm_forward_training",
-      [&] {
-        Impl& im = *impl_;
-        Key key(Op::kBnFwdTraining);
-        key.push(to_dims(x.shape())).push_float(eps);
-        auto [e, s] = im.acquire<BnEntry>(key, [&] {
-          const auto pd = bn_fwd_pd(im, bn_data_md(x.shape()), static_cast<float>(eps), kScaleShift,
-                                    dnnl::prop_kind::forward_training);
-          return norm_forward_entry<dnnl::batch_normalization_forward>(im, pd, md({c}, dt::f32, tag::x));
-        });
-        run_norm_forward(s, *e, x, r.y, r.mean, r.var, gamma, beta);
-        return r;
-      },
-      [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"beta", &beta}}); });
+  onednn_detail::bn_forward_training(bn_shape(x), x.data<float>(), gamma.data<float>(), beta.data<float>(), eps,
+                                     r.y.data<float>(), r.mean.data<float>(), r.var.data<float>());
+  return r;
 }
 
 Tensor OneDnnBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                                    const Tensor& mean, const Tensor& var, double eps) {
   if (!all_f32({&x, &gamma, &beta, &mean, &var}) || !bn_supported(x, {&gamma, &beta, &mean, &var}))
     return ReferenceBackend::batch_norm_forward_inference(x, gamma, beta, mean, var, eps);
-  const std::int64_t c = x.dim(1);
   Tensor y = output(x.shape());
-  return guarded(
-      "batch_norm_forward_inference",
-      [&] {
-        Impl& im = *impl_;
-        Key key(Op::kBnFwdInference);
-        key.push(to_dims(x.shape())).push_float(eps);
-        auto [e, s] = im.acquire<BnEntry>(key, [&] {
-          const auto pd = bn_fwd_pd(im, bn_data_md(x.shape()), static_cast<float>(eps),
-                                    kScaleShift | dnnl::normalization_flags::use_global_stats,
-                                    dnnl::prop_kind::forward_inference);
-          return norm_forward_entry<dnnl::batch_normalization_forward>(im, pd, md({c}, dt::f32, tag::x));
-        });
-        run_norm_forward(s, *e, x, y, mean, var, gamma, beta);
-        return y;
-      },
-      [&] { return shapes({{"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
+  onednn_detail::bn_forward_inference(bn_shape(x), x.data<float>(), gamma.data<float>(), beta.data<float>(),
+                                      mean.data<float>(), var.data<float>(), eps, y.data<float>());
+  return y;
 }
 
 BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
@@ -1533,25 +1500,10 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& dy, const Tensor
     return ReferenceBackend::batch_norm_backward(dy, x, gamma, mean, var, eps);
   const std::int64_t c = x.dim(1);
   BatchNormGrads g{output(x.shape()), output(Shape{c}), output(Shape{c})};
-  return guarded(
-      "batch_norm_backward",
-      [&] {
-        Impl& im = *impl_;
-        Key key(Op::kBnBwd);
-        key.push(to_dims(x.shape())).push_float(eps);
-        auto [e, s] = im.acquire<BnEntry>(key, [&] {
-          using BB = dnnl::batch_normalization_backward;
-          const md data = bn_data_md(x.shape());
-          const auto feps = static_cast<float>(eps);
-          const auto hint = bn_fwd_pd(im, data, feps, kScaleShift, dnnl::prop_kind::forward_training);
-          const BB::primitive_desc pd(BB::desc(dnnl::prop_kind::backward, data, data, feps, kScaleShift),
-                                      im.attr, im.eng, hint);
-          return norm_backward_entry<BB>(im, pd, md({c}, dt::f32, tag::x));
-        });
-        run_norm_backward(s, *e, dy, x, mean, var, gamma, g.dx, g.dgamma, g.dbeta);
-        return g;
-      },
-      [&] { return shapes({{"dy", &dy}, {"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"var", &var}}); });
+  onednn_detail::bn_backward(bn_shape(x), dy.data<float>(), x.data<float>(), gamma.data<float>(),
+                             mean.data<float>(), var.data<float>(), eps, g.dx.data<float>(), g.dgamma.data<float>(),
+                             g.dbeta.data<float>());
+  return g;
 }
 
 // ---- layer norm (oneDNN layer_normalization on x viewed as [M, D]) and embedding (parallel loops) ----
