@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "framework/backend/onednn/OneDnnBackend.h"
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Random.h"
+#include "framework/core/Threads.h"
 
 namespace anvil {
 namespace {
@@ -352,6 +354,72 @@ TEST_F(OneDnnConformance, BatchNormTrainingInferenceAndBackward) {
     EXPECT_TRUE(close(g.dgamma, gr.dgamma));
     EXPECT_TRUE(close(g.dbeta, gr.dbeta));
   }
+}
+
+// The batch-norm loops (BatchNormKernels.h) on the shapes their schedules treat differently: many
+// channels (whole channels per thread), few channels with more values than one block (per-block
+// partials), C = 1, [N, C] rows, H*W and N*H*W off the vector width, a large mean.
+TEST_F(OneDnnConformance, BatchNormKernelShapes) {
+  struct Case {
+    Shape s;
+    double lo, hi;
+  };
+  for (const Case& k : {Case{Shape{2, 300, 3, 3}, -2, 3}, Case{Shape{4, 64, 16, 16}, -2, 3},
+                        Case{Shape{5, 1, 9, 11}, -2, 3}, Case{Shape{2, 1, 130, 131}, -2, 3},
+                        Case{Shape{16, 3, 41, 39}, -2, 3}, Case{Shape{7, 3, 5, 3}, -2, 3},
+                        Case{Shape{3, 2, 1, 1}, -2, 3}, Case{Shape{37, 300}, -2, 3}, Case{Shape{1000, 3}, -2, 3},
+                        Case{Shape{9, 1}, -2, 3}, Case{Shape{8, 5, 20, 20}, 9, 11}, Case{Shape{50, 7}, 9, 11}}) {
+    const Shape& s = k.s;
+    SCOPED_TRACE(s.str());
+    const std::int64_t c = s[1];
+    const Tensor x = uniform(s, gen, k.lo, k.hi);
+    const Tensor gamma = uniform(Shape{c}, gen, 0.5, 1.5), beta = uniform(Shape{c}, gen);
+    const double eps = 1e-5;
+    const BatchNormTrainResult got = dnn.batch_norm_forward_training(x, gamma, beta, eps);
+    const BatchNormTrainResult want = ref.batch_norm_forward_training(x, gamma, beta, eps);
+    EXPECT_TRUE(close(got.y, want.y));
+    EXPECT_TRUE(close(got.mean, want.mean));
+    EXPECT_TRUE(close(got.var, want.var));
+
+    const Tensor rmean = uniform(Shape{c}, gen), rvar = uniform(Shape{c}, gen, 0.5, 2);
+    EXPECT_TRUE(close(dnn.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps),
+                      ref.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps)));
+
+    const Tensor dy = uniform(s, gen);
+    const BatchNormGrads g = dnn.batch_norm_backward(dy, x, gamma, want.mean, want.var, eps);
+    const BatchNormGrads gr = ref.batch_norm_backward(dy, x, gamma, want.mean, want.var, eps);
+    EXPECT_TRUE(close(g.dx, gr.dx, 3e-4));
+    EXPECT_TRUE(close(g.dgamma, gr.dgamma));
+    EXPECT_TRUE(close(g.dbeta, gr.dbeta));
+  }
+}
+
+// Same bits on every call, and whatever the thread count (1 thread: whole channels; 2 or 3 threads:
+// per-block partials for these few channels).
+TEST_F(OneDnnConformance, BatchNormKernelsAreDeterministic) {
+  const int threads = get_num_threads();
+  for (const Shape& s : {Shape{16, 6, 32, 32}, Shape{4, 2, 70, 70}, Shape{8, 64, 8, 8}, Shape{300, 20}}) {
+    SCOPED_TRACE(s.str());
+    const std::int64_t c = s[1];
+    const Tensor x = uniform(s, gen, -2, 3), dy = uniform(s, gen);
+    const Tensor gamma = uniform(Shape{c}, gen, 0.5, 1.5), beta = uniform(Shape{c}, gen);
+    std::vector<std::vector<float>> first;
+    for (int nthr : {1, 1, 2, 2, 3}) {
+      set_num_threads(nthr);
+      const BatchNormTrainResult f = dnn.batch_norm_forward_training(x, gamma, beta, 1e-5);
+      const BatchNormGrads b = dnn.batch_norm_backward(dy, x, gamma, f.mean, f.var, 1e-5);
+      const std::vector<std::vector<float>> now = {f.y.to_vector<float>(),  f.mean.to_vector<float>(),
+                                                   f.var.to_vector<float>(), b.dx.to_vector<float>(),
+                                                   b.dgamma.to_vector<float>(), b.dbeta.to_vector<float>()};
+      if (first.empty()) first = now;
+      for (std::size_t i = 0; i < now.size(); ++i) {
+        ASSERT_EQ(now[i].size(), first[i].size());
+        EXPECT_EQ(std::memcmp(now[i].data(), first[i].data(), now[i].size() * sizeof(float)), 0)
+            << "output " << i << " with " << nthr << " threads";
+      }
+    }
+  }
+  set_num_threads(threads);
 }
 
 // ---------------------------------------------------------------------------------------------
