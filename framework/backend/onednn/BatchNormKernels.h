@@ -8,7 +8,9 @@
 // Semantics match the reference backend: statistics are accumulated in double, the variance is the
 // biased one (divided by N*H*W) computed around the mean in a second pass. Results are
 // deterministic: each channel's values are summed in fixed blocks whose partial sums are combined in
-// a fixed order, so the bits depend on the shape only (not on the thread count or on timing).
+// a fixed order, so the bits depend on the shape only (not on the thread count or on timing). On
+// x86-64 the partial sums use AVX2 when the CPU has it (chosen once per process), so an AVX2 machine
+// and an SSE2-only one may differ in the last bits.
 #pragma once
 
 #include <cstdint>
