@@ -10,7 +10,7 @@
 // it to ONNX with `anvil export --verify`).
 //
 // Measured (`make demo` = --epochs 3, Release, 2 CPU cores, oneDNN backend, seed 1): test accuracy
-// 84.9% / 87.5% / 88.2% after epochs 1 / 2 / 3 (target >= 85% after 3), ~2.0 s per training epoch
+// 84.4% / 87.4% / 87.9% after epochs 1 / 2 / 3 (target >= 85% after 3), ~2.0 s per training epoch
 // (938 steps, ~2.1 ms per step) on an idle machine; the plain Momentum(0.01, 0.9) setting of MindSpore's
 // tutorial is enough, no schedule or Adam needed. (On a machine busy with other work the oneDNN/OpenMP
 // threads can slow a step down by 10-100x; OMP_NUM_THREADS=1 avoids that: ~2.9 s per epoch.)
