@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "callbacks/ModelCheckpoint.h"
+#include "framework/core/Threads.h"
 #include "serialization/Checkpoint.h"
 #include "serialization/Resume.h"
 #include "tests/train/TrainTestUtil.h"
@@ -49,6 +50,9 @@ inline CheckpointConfig kill_series_config(const KillSeries& k) {
 [[noreturn]] inline void kill_series_child(const std::string& dir, const KillSeries& k) {
   namespace fs = std::filesystem;
   try {
+    // One thread: a forked child must not use the parent's OpenMP pool (GNU OpenMP's team threads do
+    // not survive fork(); with several tests in one process the parent may already have used it).
+    set_num_threads(1);
     auto s = make_mlp_model(4, 8, 3, 1);
     auto loader = std::make_unique<DataLoader>(separable_dataset(18, 4, 3, 1),
                                                DataLoaderOptions{.batch_size = 6, .shuffle = false, .prefetch = 0});
@@ -96,6 +100,9 @@ inline int run_kill_series(const std::string& dir, const KillSeries& k) {
   std::mt19937 rng(k.seed);
   std::uniform_int_distribution<int> delay_us(k.min_delay_us, k.max_delay_us);
   int max_seen = 0;
+  // Widened (doubled, up to 64x) after every kill that found no checkpoint yet: on a slow or loaded
+  // machine (sanitizer builds) a child may need longer than max_delay_us to commit its first one.
+  int scale = 1;
   for (int i = 0; i < k.kills; ++i) {
     SCOPED_TRACE(i);
     std::fflush(nullptr);
@@ -103,13 +110,19 @@ inline int run_kill_series(const std::string& dir, const KillSeries& k) {
     EXPECT_GE(pid, 0);
     if (pid < 0) return max_seen;
     if (pid == 0) kill_series_child(dir, k);
-    std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(delay_us(rng)) * scale));
     EXPECT_EQ(kill(pid, SIGKILL), 0);
     int status = 0;
     EXPECT_EQ(waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
     if (!WIFSIGNALED(status)) return max_seen;
-    max_seen = std::max(max_seen, kill_series_check(dir, k.keep_max));
+    const int seen = kill_series_check(dir, k.keep_max);
+    max_seen = std::max(max_seen, seen);
+    if (seen == 0 && scale < 64) scale *= 2;
+  }
+  if (max_seen == 0) {
+    ADD_FAILURE() << "no child committed a checkpoint in " << k.kills << " kills";
+    return 0;
   }
   // The next run (resumed, a few steps) prunes back to the policy.
   auto s = make_mlp_model(4, 8, 3, 1);
