@@ -29,6 +29,10 @@ for f in $(find /usr/local /opt /usr/lib -name 'libcudnn.so.9' -o -name 'libcubl
   libdirs=$libdirs:$(dirname "$f")
 done
 export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# compute-sanitizer and nvidia-smi may live beside nvcc rather than on PATH.
+for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer /usr/local/nvidia/bin; do
+  [ -d "$d" ] && PATH=$PATH:$d
+done
 
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(info tests memcheck lenet bench)
