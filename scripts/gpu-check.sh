@@ -17,10 +17,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-out}
 mkdir -p "$out"
 root=/tmp/anvil-gpu
-if [ ! -x "$root/bin/anvil_test_cuda" ]; then
-  mkdir -p "$root"
-  tar -C "$root" -xJf .gpu/bundle.tar.xz || { echo "gpu-check: no .gpu/bundle.tar.xz (run scripts/gpu-bundle.sh)"; exit 2; }
-fi
+rm -rf "$root" && mkdir -p "$root"  # always the bundle that came with this call
+tar -C "$root" -xJf .gpu/bundle.tar.xz || { echo "gpu-check: no .gpu/bundle.tar.xz (run scripts/gpu-bundle.sh)"; exit 2; }
 
 # CUDA, cuDNN and cuBLAS of the GPU machine: the toolkit's lib64 and the pip wheels PyTorch uses.
 libdirs=$root/lib
