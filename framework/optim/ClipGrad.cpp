@@ -35,11 +35,18 @@ void for_each_grad(const char* who, const NamedTensors& params, Host&& host, Dev
   }
 }
 
-// sum(g^2) of a device gradient, computed by its backend (one small copy back for the result).
+// sum(g^2) of a device gradient, computed by its backend (two small copies back). The gradient is first
+// divided by max|g|, so that a float32 sum of squares cannot overflow where the host's double sum would
+// not; NaN and inf come out as they are.
 double device_sum_of_squares(const Tensor& g) {
   Backend& b = backend_for(g.device());
   const Tensor flat = g.view(Shape{g.numel()});
-  return b.reduce(ReduceKind::kSum, b.eltwise_forward(EltwiseKind::kSquare, flat, 0.0, 0.0), Shape{1}).item();
+  const double amax =
+      b.reduce(ReduceKind::kMax, b.eltwise_forward(EltwiseKind::kAbs, flat, 0.0, 0.0), Shape{1}).item();
+  if (!std::isfinite(amax) || amax == 0.0) return amax * amax;
+  const Tensor unit = b.eltwise_forward(EltwiseKind::kLinear, flat, 1.0 / amax, 0.0);
+  const Tensor squares = b.eltwise_forward(EltwiseKind::kSquare, unit, 0.0, 0.0);
+  return b.reduce(ReduceKind::kSum, squares, Shape{1}).item() * amax * amax;
 }
 
 }  // namespace
@@ -94,8 +101,9 @@ void scale_grads(const NamedTensors& params, double factor) {
         const T f = static_cast<T>(factor);
         for (std::int64_t i = 0; i < n; ++i) d[i] *= f;
       },
-      [&](Tensor p, const Tensor& g) {
-        p.set_grad(backend_for(g.device()).eltwise_forward(EltwiseKind::kLinear, g, factor, 0.0));
+      [&](const Tensor&, Tensor g) {
+        // In place, as on the host: a same-device copy queued after the kernel.
+        g.copy_from(backend_for(g.device()).eltwise_forward(EltwiseKind::kLinear, g, factor, 0.0));
       });
 }
 

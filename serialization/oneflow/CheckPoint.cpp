@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <set>
@@ -107,7 +108,11 @@ LoadReport CheckPoint::load(const std::string& path, const LoadOptions& options)
   // Phase 2: assign, then initialize the missing ones with the warning line.
   for (auto& [v, t] : staged) {
     assign(v->tensor, t);
-    if (options.reset_train_step && is_train_step(v->name)) Tensor(v->tensor).fill_(0.0);
+    if (options.reset_train_step && is_train_step(v->name)) {
+      Tensor zeros = Tensor::empty(v->tensor.shape(), v->tensor.dtype());  // zero bytes, whatever the dtype
+      if (zeros.nbytes()) std::memset(zeros.data_ptr(), 0, zeros.nbytes());
+      Tensor(v->tensor).copy_from(zeros);
+    }
     rep.loaded.push_back(v->name);
   }
   for (auto* v : missing) {

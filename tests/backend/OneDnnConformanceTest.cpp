@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -12,10 +13,13 @@
 #include <vector>
 
 #include "framework/backend/Backend.h"
+#include "framework/backend/onednn/BatchNormKernels.h"
 #include "framework/backend/onednn/OneDnnBackend.h"
 #include "framework/backend/reference/ReferenceBackend.h"
 #include "framework/core/Random.h"
 #include "framework/core/Threads.h"
+#include "tests/testutil/Paths.h"
+#include "tests/testutil/TempDir.h"
 
 namespace anvil {
 namespace {
@@ -337,37 +341,78 @@ TEST_F(OneDnnConformance, SoftmaxAndLogSoftmaxOnEveryAxis) {
 TEST_F(OneDnnConformance, BatchNormTrainingInferenceAndBackward) {
   struct Case {
     Shape s;
-    double lo, hi;
+    double lo, hi;              // x
+    double dy_lo = -1, dy_hi = 1;
   };
+  const int threads = get_num_threads();
   for (const Case& k : {Case{Shape{3, 5, 7, 7}, -2, 3}, Case{Shape{6, 5}, -2, 3}, Case{Shape{64, 6, 14, 14}, -2, 3},
                         Case{Shape{2, 300, 3, 3}, -2, 3}, Case{Shape{4, 64, 16, 16}, -2, 3},
                         Case{Shape{5, 1, 9, 11}, -2, 3}, Case{Shape{2, 1, 130, 131}, -2, 3},
                         Case{Shape{16, 3, 41, 39}, -2, 3}, Case{Shape{7, 3, 5, 3}, -2, 3},
                         Case{Shape{3, 2, 1, 1}, -2, 3}, Case{Shape{37, 300}, -2, 3}, Case{Shape{1000, 3}, -2, 3},
-                        Case{Shape{9, 1}, -2, 3}, Case{Shape{8, 5, 20, 20}, 9, 11}, Case{Shape{50, 7}, 9, 11}}) {
+                        Case{Shape{9, 1}, -2, 3}, Case{Shape{8, 5, 20, 20}, 9, 11}, Case{Shape{50, 7}, 9, 11},
+                        // A mean far larger than the spread, and a gradient with a large common offset.
+                        Case{Shape{4, 2, 8, 8}, 1000, 1000.01}, Case{Shape{40, 2}, 1000, 1000.01},
+                        Case{Shape{4, 1, 64, 64}, -2, 3, 499.99, 500.01}}) {
     const Shape& s = k.s;
     SCOPED_TRACE(s.str());
     const std::int64_t c = s[1];
     const Tensor x = uniform(s, gen, k.lo, k.hi);
     const Tensor gamma = uniform(Shape{c}, gen, 0.5, 1.5), beta = uniform(Shape{c}, gen);
     const double eps = 1e-5;
-    const BatchNormTrainResult got = dnn.batch_norm_forward_training(x, gamma, beta, eps);
     const BatchNormTrainResult want = ref.batch_norm_forward_training(x, gamma, beta, eps);
-    EXPECT_TRUE(close(got.y, want.y));
-    EXPECT_TRUE(close(got.mean, want.mean));
-    EXPECT_TRUE(close(got.var, want.var));
-
     const Tensor rmean = uniform(Shape{c}, gen), rvar = uniform(Shape{c}, gen, 0.5, 2);
-    EXPECT_TRUE(close(dnn.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps),
-                      ref.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps)));
-
-    const Tensor dy = uniform(s, gen);
-    const BatchNormGrads g = dnn.batch_norm_backward(dy, x, gamma, want.mean, want.var, eps);
+    const Tensor dy = uniform(s, gen, k.dy_lo, k.dy_hi);
     const BatchNormGrads gr = ref.batch_norm_backward(dy, x, gamma, want.mean, want.var, eps);
-    EXPECT_TRUE(close(g.dx, gr.dx, 3e-4));
-    EXPECT_TRUE(close(g.dgamma, gr.dgamma));
-    EXPECT_TRUE(close(g.dbeta, gr.dbeta));
+    // One thread gives whole channels per thread; two split few channels into blocks.
+    for (int nthr : {1, 2}) {
+      SCOPED_TRACE(nthr);
+      set_num_threads(nthr);
+      const BatchNormTrainResult got = dnn.batch_norm_forward_training(x, gamma, beta, eps);
+      EXPECT_TRUE(close(got.y, want.y));
+      EXPECT_TRUE(close(got.mean, want.mean));
+      EXPECT_TRUE(close(got.var, want.var));
+      EXPECT_TRUE(close(dnn.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps),
+                        ref.batch_norm_forward_inference(x, gamma, beta, rmean, rvar, eps)));
+      const BatchNormGrads g = dnn.batch_norm_backward(dy, x, gamma, want.mean, want.var, eps);
+      EXPECT_TRUE(close(g.dx, gr.dx, 3e-4));
+      EXPECT_TRUE(close(g.dgamma, gr.dgamma));
+      EXPECT_TRUE(close(g.dbeta, gr.dbeta));
+    }
   }
+  set_num_threads(threads);
+}
+
+// The SSE2 partial-sum loops, which an AVX2 machine never picks: the batch-norm tests again in a child
+// process with ANVIL_BN_ISA=sse2 (and a check that the child really runs them).
+TEST(OneDnnBatchNormIsa, LoopsInUse) {
+  const char* isa = std::getenv("ANVIL_BN_ISA");
+  if (isa && std::string(isa) == "sse2") {
+    EXPECT_STREQ(onednn_detail::bn_loops_isa(), "sse2");
+  } else {
+    const std::string got = onednn_detail::bn_loops_isa();
+    EXPECT_TRUE(got == "avx2" || got == "sse2" || got == "scalar") << got;
+  }
+}
+
+TEST(OneDnnBatchNormIsa, Sse2LoopsPassTheBatchNormTests) {
+  if (std::getenv("ANVIL_BN_ISA")) GTEST_SKIP() << "this is the ANVIL_BN_ISA child";
+  const std::string exe = testutil::self_exe();
+  ASSERT_FALSE(exe.empty());
+  testutil::TempDir dir;
+  const std::string log = dir.file("child.txt");
+  const std::string cmd = "ANVIL_BN_ISA=sse2 " + exe +
+                          " '--gtest_filter=OneDnnConformance.BatchNorm*:OneDnnBatchNormIsa.LoopsInUse' > " + log +
+                          " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::string out;
+  if (std::FILE* f = std::fopen(log.c_str(), "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, f)) out += buf;
+    std::fclose(f);
+  }
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("[  PASSED  ] 3 tests"), std::string::npos) << out;
 }
 
 // Same bits on every call, and whatever the thread count (1 thread: whole channels; 2 or 3 threads:

@@ -147,6 +147,17 @@ TEST_F(CudaDevicePaths, GradientUtilitiesOnDeviceMatchTheHost_CUDA) {
     ASSERT_EQ(a.size(), b.size());
     for (std::size_t k = 0; k < a.size(); ++k) EXPECT_NEAR(a[k], b[k], 1e-6) << dev[i].first << "[" << k << "]";
   }
+  // Scaled in place: a handle taken before sees the new values.
+  const Tensor held = dev[0].second.grad();
+  scale_grads(dev, 2.0);
+  scale_grads(host, 2.0);
+  EXPECT_EQ(held.to_vector<float>(), dev[0].second.grad().to_vector<float>());
+  // Float32 squares of 1e20 overflow; the norm must still be the host's (no skipped clipping).
+  for (auto* ps : {&host, &dev})
+    (*ps)[2].second.set_grad(Tensor::full((*ps)[2].second.shape(), 1e20, DType::kF32).to((*ps)[2].second.device()));
+  const double big = grad_global_norm(host);
+  EXPECT_TRUE(std::isfinite(big));
+  EXPECT_NEAR(grad_global_norm(dev), big, 1e-5 * big);
   dev[1].second.set_grad(Tensor::full(dev[1].second.shape(), INFINITY, DType::kF32).to(gpu));
   EXPECT_FALSE(grads_all_finite(dev));
 }

@@ -29,6 +29,8 @@ class CachingAllocator {
  public:
   void* allocate(std::size_t bucket, int device) {
     cudaStream_t s = handles(device).stream();  // also makes `device` current
+    bool wait_for_device = false;
+    void* reused = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto& list = free_[{device, bucket}];
@@ -41,14 +43,20 @@ class CachingAllocator {
             break;
           }
         const FreeBlock b = list[k];
+        // Under the lock: the freeing thread's stream cannot be destroyed meanwhile (forget_stream). On
+        // failure the block stays cached.
+        wait_for_device = order_after_release(b, s);
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(k));
-        // Under the lock: the freeing thread's stream cannot be destroyed meanwhile (forget_stream).
-        order_after_release(b, s);
         ++stats_.cache_hits;
         stats_.bytes_cached -= bucket;
         stats_.bytes_in_use += bucket;
-        return b.p;
+        reused = b.p;
       }
+    }
+    if (reused) {
+      // A block whose last user is unknown: wait for the whole device, outside the lock.
+      if (wait_for_device) ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+      return reused;
     }
     void* p = nullptr;
     cudaError_t st = cudaMalloc(&p, bucket);
@@ -118,13 +126,11 @@ class CachingAllocator {
 
  private:
   // Makes work queued on stream `s` after now wait for whatever used block `b` before it was freed.
-  void order_after_release(const FreeBlock& b, cudaStream_t s) {
-    if (b.stream == s || (!b.stream && !b.unknown)) return;
+  // Returns true when the caller must wait for the whole device (the block's last user is unknown).
+  bool order_after_release(const FreeBlock& b, cudaStream_t s) {
+    if (b.stream == s || (!b.stream && !b.unknown)) return false;
     ++stats_.cross_stream_waits;
-    if (b.unknown) {
-      ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
-      return;
-    }
+    if (b.unknown) return true;
     // Everything queued on the freeing stream so far includes the block's last uses.
     cudaEvent_t ev = nullptr;
     ANVIL_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
@@ -132,6 +138,7 @@ class CachingAllocator {
     const cudaError_t wait = rec == cudaSuccess ? cudaStreamWaitEvent(s, ev, 0) : rec;
     cudaEventDestroy(ev);  // released once the event completes
     ANVIL_CUDA_CHECK(wait);
+    return false;
   }
 
   std::mutex mu_;

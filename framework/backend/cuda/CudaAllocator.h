@@ -11,6 +11,9 @@
 // the block's last uses); another thread's stream first waits, through an event recorded on the freeing
 // stream, so a DataLoader thread never overwrites a block the training thread's queued kernels still
 // read. A block freed by a thread that has no stream waits for the whole device before reuse.
+// Limit: ordering follows the thread that frees a block, so a program that shares one device tensor
+// between threads must synchronise (e.g. Tensor::to(cpu), cuda::synchronize) before the other thread
+// drops the last reference while work queued by this thread may still read it.
 #pragma once
 
 #include <cstddef>

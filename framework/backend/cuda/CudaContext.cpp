@@ -5,6 +5,7 @@
 
 #include "framework/backend/cuda/CudaAllocator.h"
 #include "framework/backend/cuda/CudaCheck.h"
+#include "framework/core/Error.h"
 
 namespace anvil::cuda {
 
@@ -87,14 +88,18 @@ struct PerThreadHandles {
   ~PerThreadHandles();
 };
 thread_local PerThreadHandles* t_handles = nullptr;
+thread_local bool t_handles_gone = false;  // trivially destructible: readable during thread exit
 PerThreadHandles::~PerThreadHandles() {
   by_device.clear();
   t_handles = nullptr;
+  t_handles_gone = true;
 }
 
 }  // namespace
 
 DeviceHandles& handles(int device) {
+  ANVIL_CHECK(!t_handles_gone, "CUDA work for device {} issued while this thread's CUDA handles are being "
+              "destroyed (thread exit)", device);
   thread_local PerThreadHandles per_thread;
   t_handles = &per_thread;
   auto it = per_thread.by_device.find(device);

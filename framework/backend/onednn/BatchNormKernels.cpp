@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -170,7 +172,11 @@ struct BwdAcc {
 typedef double v4d __attribute__((vector_size(32)));
 
 bool use_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
+  // ANVIL_BN_ISA=sse2 forces the SSE2 loops (the tests run both on AVX2 machines).
+  static const bool yes = [] {
+    const char* isa = std::getenv("ANVIL_BN_ISA");
+    return !(isa && std::string(isa) == "sse2") && __builtin_cpu_supports("avx2");
+  }();
   return yes;
 }
 
@@ -287,38 +293,53 @@ bool use_avx2() {
   sdyx = acc.sum_dyx();
 }
 
+// A double split into two floats, hi + lo, so that (v - hi) - lo keeps the double's precision when
+// v is close to it (v - hi is then exact): x minus the double batch mean without rounding the mean.
+struct Split {
+  float hi, lo;
+};
+Split split(double v) {
+  const float hi = static_cast<float>(v);
+  return {hi, static_cast<float>(v - static_cast<double>(hi))};
+}
+inline float minus(float v, Split s) { return (v - s.hi) - s.lo; }
+
 // y = (x - mu) * a + bt
 struct NormCoef {
-  float mu, a, bt;
+  Split mu;
+  float a, bt;
 };
 NormCoef norm_coef(double mean, double var, double gamma, double beta, double eps) {
   const double inv = 1.0 / std::sqrt(var + eps);
-  return {static_cast<float>(mean), static_cast<float>(gamma * inv), static_cast<float>(beta)};
+  return {split(mean), static_cast<float>(gamma * inv), static_cast<float>(beta)};
 }
 
 void norm_run(const float* __restrict x, float* __restrict y, i64 len, NormCoef k) {
-  for (i64 i = 0; i < len; ++i) y[i] = (x[i] - k.mu) * k.a + k.bt;
+  for (i64 i = 0; i < len; ++i) y[i] = minus(x[i], k.mu) * k.a + k.bt;
 }
 
 void block_norm(const BnShape& s, const float* x, float* y, i64 c, i64 b, NormCoef k) {
   for_runs(s, c, b, [&](i64 off, i64 len) { norm_run(x + off, y + off, len, k); });
 }
 
-// dx = p * dy + (q * (x - mu) + r)
+// dx = p * (dy - mean(dy)) + q * (x - mu): the reference's gamma * inv * (dy - mean(dy) - xhat * mean(dy
+// xhat)) with both centred differences taken before scaling (no cancellation of large scaled terms).
 struct DxCoef {
-  float mu, p, q, r;
+  Split mu, mdy;
+  float p, q;
 };
 DxCoef dx_coef(const BnShape& s, double mean, double var, double gamma, double eps, double sdy, double sdyx) {
   const double m = static_cast<double>(s.n * s.hw);
   const double inv = 1.0 / std::sqrt(var + eps);
   const double k = gamma * inv;
   const double mean_dy = sdy / m, mean_dyxhat = sdyx * inv / m;
-  return {static_cast<float>(mean), static_cast<float>(k), static_cast<float>(-k * inv * mean_dyxhat),
-          static_cast<float>(-k * mean_dy)};
+  return {split(mean), split(mean_dy), static_cast<float>(k), static_cast<float>(-k * inv * mean_dyxhat)};
 }
 
+inline float dx_value(float dy, float x, const DxCoef& k) { return k.p * minus(dy, k.mdy) + k.q * minus(x, k.mu); }
+
 void dx_run(const float* __restrict dy, const float* __restrict x, float* __restrict dx, i64 len, DxCoef k) {
-  for (i64 i = 0; i < len; ++i) dx[i] = k.p * dy[i] + (k.q * (x[i] - k.mu) + k.r);
+  for (i64 i = 0; i < len; ++i) dx[i] = dx_value(dy[i], x[i], k);
 }
 
 void block_dx(const BnShape& s, const float* dy, const float* x, float* dx, i64 c, i64 b, DxCoef k) {
@@ -368,7 +389,7 @@ void col_forward_training(const BnShape& s, const float* x, const float* gamma, 
       for (i64 r = 0; r < s.n; ++r) {
         const float* row = x + r * s.c + t0;
         float* out = y + r * s.c + t0;
-        for (i64 j = 0; j < w; ++j) out[j] = (row[j] - k[j].mu) * k[j].a + k[j].bt;
+        for (i64 j = 0; j < w; ++j) out[j] = minus(row[j], k[j].mu) * k[j].a + k[j].bt;
       }
     }
   });
@@ -384,7 +405,7 @@ void col_forward_inference(const BnShape& s, const float* x, const float* gamma,
       for (i64 r = 0; r < s.n; ++r) {
         const float* row = x + r * s.c + t0;
         float* out = y + r * s.c + t0;
-        for (i64 j = 0; j < w; ++j) out[j] = (row[j] - k[j].mu) * k[j].a + k[j].bt;
+        for (i64 j = 0; j < w; ++j) out[j] = minus(row[j], k[j].mu) * k[j].a + k[j].bt;
       }
     }
   });
@@ -421,13 +442,24 @@ void col_backward(const BnShape& s, const float* dy, const float* x, const float
         const float* g = dy + r * s.c + t0;
         const float* row = x + r * s.c + t0;
         float* out = dx + r * s.c + t0;
-        for (i64 j = 0; j < w; ++j) out[j] = k[j].p * g[j] + (k[j].q * (row[j] - k[j].mu) + k[j].r);
+        for (i64 j = 0; j < w; ++j) out[j] = dx_value(g[j], row[j], k[j]);
       }
     }
   });
 }
 
 }  // namespace
+
+const char* bn_loops_isa() {
+#if defined(ANVIL_BN_AVX2)
+  if (use_avx2()) return "avx2";
+#endif
+#if defined(__SSE2__)
+  return "sse2";
+#else
+  return "scalar";
+#endif
+}
 
 void bn_forward_training(const BnShape& s, const float* x, const float* gamma, const float* beta, double eps,
                          float* y, float* mean, float* var) {

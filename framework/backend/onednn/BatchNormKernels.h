@@ -9,8 +9,10 @@
 // biased one (divided by N*H*W) computed around the mean in a second pass. Results are
 // deterministic: each channel's values are summed in fixed blocks whose partial sums are combined in
 // a fixed order, so the bits depend on the shape only (not on the thread count or on timing). On
-// x86-64 the partial sums use AVX2 when the CPU has it (chosen once per process), so an AVX2 machine
-// and an SSE2-only one may differ in the last bits.
+// x86-64 the partial sums use AVX2 when the CPU has it (chosen once per process; ANVIL_BN_ISA=sse2 in
+// the environment forces the SSE2 loops), so an AVX2 machine and an SSE2-only one may differ in the
+// last bits. The normalisation and dx passes subtract the double mean (and mean(dy)) as a float pair,
+// so a mean much larger than the spread costs no precision.
 #pragma once
 
 #include <cstdint>
@@ -35,5 +37,8 @@ void bn_forward_inference(const BnShape& s, const float* x, const float* gamma, 
 /// dx = gamma / sqrt(var + eps) * (dy - mean(dy) - xhat * mean(dy * xhat)).
 void bn_backward(const BnShape& s, const float* dy, const float* x, const float* gamma, const float* mean,
                  const float* var, double eps, float* dx, float* dgamma, float* dbeta);
+
+/// "avx2" or "sse2" (or "scalar" off x86-64): the partial-sum loops this process uses.
+const char* bn_loops_isa();
 
 }  // namespace anvil::onednn_detail
