@@ -1154,13 +1154,13 @@ Tensor CudaBackend::embedding_backward(const Tensor& dy_in, const Tensor& indice
 // ---- fused loss ----
 
 namespace {
-// Reads the kernel's bad-row flag and throws like the reference when a label was out of range.
 // The first-bad-row flag of the loss kernels, set to n ("none") on the stream, without a synchronising upload.
 Tensor bad_label_flag(const Tensor& flag, i64 n, cudaStream_t s) {
   kernels::fill_i64(ptr<i64>(flag), n, 1, s);
   return flag;
 }
 
+// Reads the kernel's bad-row flag and throws like the reference when a label was out of range.
 void check_bad_label(const char* fn, const Tensor& flag, const Tensor& labels, i64 n, i64 c) {
   const i64 bad = static_cast<i64>(flag.item());
   if (bad >= n) return;
